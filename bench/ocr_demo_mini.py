@@ -20,7 +20,9 @@ from pathlib import Path
 import jiwer
 from model_interface import GenerationRequest, create_model
 
-DEFAULT_CSV = Path("/work/shared/data/vlmhyperbench_sample/demo_mini/annotation.csv")
+DEFAULT_CSV = (
+    Path(__file__).resolve().parents[1] / "data" / "vlmhyperbench_sample" / "demo_mini" / "annotation.csv"
+)
 
 
 def normalize(text: str) -> str:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-SAMPLE_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "vlmhyperbench_sample"
+# The original tool's sample files, kept in the repository so that any clone can run every test.
+SAMPLE_DATA = Path(__file__).resolve().parents[1] / "data" / "vlmhyperbench_sample"
 
 
 @pytest.fixture(scope="session")
 def sample_data() -> Path:
-    """`<repo>/../shared/data/vlmhyperbench_sample`; the test is skipped when that folder is absent."""
-    if not SAMPLE_DATA.is_dir():
-        pytest.skip(f"real sample data not found at {SAMPLE_DATA} (shared/ is not next to the repo)")
+    """`<repo>/data/vlmhyperbench_sample`: the real VLMHyperBench sample files."""
+    assert SAMPLE_DATA.is_dir(), f"the sample data is missing from the repository: {SAMPLE_DATA}"
     return SAMPLE_DATA

@@ -3,7 +3,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from vlm_pipelines.aggregate import bootstrap_mean_ci, group_scores, paired_difference, to_markdown
+from vlm_pipelines.aggregate import bootstrap_mean_ci, group_scores, paired_difference
 
 
 def _scores(n: int = 400, seed: int = 1) -> pl.DataFrame:
@@ -136,15 +136,3 @@ def test_repeated_sample_ids_are_refused():
     df = pl.DataFrame({"sample_id": [1, 1], "anls": [1.0, 0.0]})
     with pytest.raises(ValueError, match="repeated"):
         paired_difference(df, df, "anls")
-
-
-def test_markdown_table():
-    df = pl.DataFrame(
-        {"model": ["m|1", None], "metric": ["anls", "cer"], "mean": [0.12345, None], "n": [10, 0]}
-    )
-    assert to_markdown(df, float_digits=2) == (
-        "| model | metric | mean | n |\n"
-        "| :--- | :--- | ---: | ---: |\n"
-        "| m\\|1 | anls | 0.12 | 10 |\n"
-        "|  | cer |  | 0 |\n"
-    )

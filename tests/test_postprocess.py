@@ -1,14 +1,12 @@
 from __future__ import annotations
 
 import csv
-import json
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import SAMPLE_DATA
 from vlm_pipelines.postprocess import KNOWN_STEPS, postprocess
 
-SAMPLE_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "vlmhyperbench_sample"
 ANSWER_STEPS = ["strip_label", "normalize_whitespace"]
 
 
@@ -16,8 +14,6 @@ ANSWER_STEPS = ["strip_label", "normalize_whitespace"]
 def real_predictions() -> list[tuple[str, str, str]]:
     """(field_name, reference, Qwen2-VL-2B answer) per row of the real SNILS prediction file."""
     folder = SAMPLE_DATA / "real_predictions"
-    if not folder.is_dir():
-        pytest.skip(f"real sample data not found at {folder} (shared/ is not next to the repo)")
     with (folder / "snils_dataset_annotations.csv").open(encoding="utf-8-sig", newline="") as handle:
         annotations = list(csv.DictReader(handle, delimiter=";"))
     (answers_file,) = folder.glob("snils_MODELFRAMEWORK_Qwen2-VL-2B-Instruct_VQA_answers_*.csv")
@@ -87,26 +83,6 @@ def test_after_answer_marker_takes_the_last_marker() -> None:
 
     assert postprocess(text, ["after_answer_marker"]) == "2, 0, 1"
     assert postprocess("no marker", ["after_answer_marker"]) == "no marker"
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ('```json\n{"b": 1, "a": "Осипов"}\n```', '{"a": "Осипов", "b": 1}'),
-        (
-            'Here is the result: {"fields": {"Пол": "мужской"}} Hope it helps.',
-            '{"fields": {"Пол": "мужской"}}',
-        ),
-        ("Sure! [1, 2, 3]", "[1, 2, 3]"),
-        ('{not json} but {"x": true}', '{"x": true}'),
-        ("no json here", "no json here"),
-        ('```json\n{"broken": \n```', '```json\n{"broken": \n```'),
-    ],
-)
-def test_parse_json(text: str, expected: str) -> None:
-    assert postprocess(text, ["parse_json"]) == expected
-    if expected != text:
-        assert json.loads(expected) == json.loads(postprocess(text, ["parse_json"]))
 
 
 def test_small_steps() -> None:

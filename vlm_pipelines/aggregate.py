@@ -1,5 +1,5 @@
-"""Aggregate per-sample scores: group means with bootstrap confidence intervals, paired model
-comparisons, and Markdown tables. Plain polars + numpy, no Dagster.
+"""Aggregate per-sample scores: group means with bootstrap confidence intervals and paired model
+comparisons. Plain polars + numpy, no Dagster (tables are formatted in `reports.tables`).
 
 Nulls: a null (or NaN) score is dropped and `n` reports how many scores were used. Failed predictions
 should be scored by the caller before they get here (for example with ``Metric.worst_value``), so
@@ -11,7 +11,6 @@ with `seed`, so its interval depends only on its own scores and the seed, not on
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -158,21 +157,3 @@ def paired_difference(
         ci=ci,
         higher_is_better=higher_is_better,
     )
-
-
-def _cell_text(value: object, float_digits: int) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.{float_digits}f}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def to_markdown(df: pl.DataFrame, float_digits: int = 3) -> str:
-    """A GitHub-flavoured Markdown table of `df`; numbers right-aligned, floats to `float_digits`."""
-    header = [_cell_text(name, float_digits) for name in df.columns]
-    align = ["---:" if dtype.is_numeric() else ":---" for dtype in df.dtypes]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    for row in df.iter_rows():
-        lines.append("| " + " | ".join(_cell_text(value, float_digits) for value in row) + " |")
-    return "\n".join(lines) + "\n"

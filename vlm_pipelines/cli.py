@@ -1,35 +1,83 @@
-"""`vlmbench`: list models and tasks, run the demo, evaluate one model on one task, open the UI."""
+"""`vlmbench`: check this machine, list models and tasks, run the demo, evaluate a model, open the UI.
+
+The CLI parses arguments and prints; running the evaluations is `vlm_pipelines.defs.runner`'s job.
+A user error is one line on stderr and a non-zero exit code; `--debug` shows the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import shutil
+import socket
 import sys
-import time
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from vlm_pipelines import settings
+
+WRAP = 100
+EXIT_INTERRUPTED = 130
 
 
 class UsageError(Exception):
     """A bad argument: printed without a traceback, exit code 2."""
 
 
-def prepare_dagster_home() -> Path:
-    """Points DAGSTER_HOME at the project's instance folder and installs the repo's dagster.yaml there."""
-    home = settings.dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
-    source = settings.REPO_ROOT / "dagster.yaml"
-    target = home / "dagster.yaml"
-    if source.exists() and (not target.exists() or target.read_bytes() != source.read_bytes()):
-        shutil.copyfile(source, target)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's to fix: printed as one line, exit code 1."""
+    from model_interface import ModelParamsError, ModelUnavailableError, UnknownModelError
+
+    from vlm_pipelines.evaluation import DatasetError, ModelNotRunnableError
+    from vlm_pipelines.registry_files import RegistryError
+
+    return (
+        RegistryError,
+        ModelParamsError,
+        UnknownModelError,
+        ModelUnavailableError,
+        ModelNotRunnableError,
+        DatasetError,
+        FileNotFoundError,
+    )
 
 
-# --- models / tasks --------------------------------------------------------------------------------
+def _wrapped(text: str, indent: str = "    ") -> str:
+    return textwrap.fill(text, WRAP, initial_indent=indent, subsequent_indent=indent)
+
+
+# --- doctor / models / tasks ---------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from model_interface import discover
+
+    from vlm_pipelines.components import COMPONENTS, probe
+
+    print("System components")
+    for name, component in COMPONENTS.items():
+        state = probe(name)
+        print(f"  [{'ok' if state.ok else '--'}] {component.title}: {state.detail}")
+        print(_wrapped(f"enables: {component.enables}", "         "))
+        if not state.ok:
+            print(_wrapped(f"fix: {component.install}", "         "))
+    print("\nModels (weights, dependencies) and what their `auto` settings resolve to here")
+    for model_id, spec in discover().items():
+        availability = spec.availability()
+        print(f"  [{'ok' if availability.ok else '--'}] {model_id} ({spec.package} {spec.version})")
+        if not availability.ok:
+            print(_wrapped(f"fix: {availability.reason}", "         "))
+        elif availability.reason:
+            print(_wrapped(availability.reason, "         "))
+        if availability.ok:
+            resolution = spec.resolution()
+            if resolution.settings:
+                print(_wrapped(f"resolves to: {resolution.summary()}", "         "))
+            for limitation in resolution.limitations:
+                print(_wrapped(f"cannot: {limitation}", "         "))
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -41,18 +89,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # failed packages are listed below instead
         specs = discover()
-    rows, reasons = [], []
     for model_id, spec in specs.items():
         availability = spec.availability()
-        rows.append(
-            (model_id, f"{spec.package} {spec.version}", "yes" if availability.ok else "no", spec.description)
+        print(
+            f"{model_id}  ({spec.package} {spec.version}, {spec.modality})  runs here: {'yes' if availability.ok else 'no'}"
         )
+        print(_wrapped(spec.description))
         if not availability.ok:
-            reasons.append(f"  {model_id}: {availability.reason}")
-    _print_rows(("model id", "package", "runs here", "description"), rows)
-    if reasons:
-        print("\nWhy some models cannot run here:")
-        print("\n".join(reasons))
+            print(_wrapped(f"why not: {availability.reason}"))
+        else:
+            for limitation in spec.resolution().limitations:
+                print(_wrapped(f"note: {limitation}"))
     for name, error in discovery_errors().items():
         print(f"warning: model package {name} failed to register: {error}", file=sys.stderr)
     return 0
@@ -61,297 +108,417 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_tasks(args: argparse.Namespace) -> int:
     from vlm_pipelines.tasks import load_task_registry
 
-    rows = []
-    for name, task in load_task_registry().items():
-        source = (
-            task.dataset.path
-            or f"synthetic {task.dataset.synthetic.variant} ({task.dataset.synthetic.language})"
+    registry = load_task_registry()
+    for name, task in registry.items():
+        source = task.dataset.path or (
+            f"synthetic {task.dataset.synthetic.variant} ({task.dataset.synthetic.language}, "
+            f"{task.dataset.synthetic.n_documents} documents)"
         )
-        rows.append((name, str(source), ", ".join(task.metrics), task.description))
-    _print_rows(("task", "dataset", "metrics", "description"), rows)
-    return 0
+        print(f"{name}  [{task.answer_type}]  {source}")
+        print(
+            _wrapped(f"metrics: {', '.join(task.metrics)}; max_new_tokens {task.generation.max_new_tokens}")
+        )
+        if task.description:
+            print(_wrapped(task.description))
+    for error in registry.errors:
+        print(f"BROKEN {error}")
+    return 1 if registry.errors else 0
 
 
-def _print_rows(header: Sequence[str], rows: list[Sequence[str]]) -> None:
-    widths = [min(max(len(str(r[i])) for r in [header, *rows]), 80) for i in range(len(header))]
-    line = "  ".join(f"{{:<{w}}}" for w in widths)
-    print(line.format(*header))
-    print(line.format(*("-" * w for w in widths)))
-    for row in rows:
-        print(line.format(*(str(cell)[:80] for cell in row)).rstrip())
+# --- overrides -----------------------------------------------------------------------------------
 
 
-# --- evaluation runs -------------------------------------------------------------------------------
-
-
-def _parse_params(pairs: Sequence[str]) -> dict[str, object]:
+def parse_pairs(pairs: Sequence[str], option: str) -> dict[str, Any]:
+    """`KEY=VALUE` pairs; values are read as YAML scalars (`2`, `true`, `[a, b]`)."""
     import yaml
 
-    params: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise UsageError(f"--model-param expects KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        params[key.strip()] = yaml.safe_load(value)
-    return params
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise UsageError(f"{option} expects KEY=VALUE, got {pair!r}")
+        try:
+            values[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            values[key.strip()] = value
+    return values
 
 
-PID_TAG = "vlmbench/pid"
+def set_task_fields(task, pairs: Sequence[str]):
+    """The task with `--set dotted.key=value` overrides, validated like a registry entry."""
+    from vlm_pipelines.tasks.registry import parse_task
+
+    if not pairs:
+        return task
+    entry = task.model_dump(exclude_none=True)
+    for key, value in parse_pairs(pairs, "--set").items():
+        parts = key.split(".")
+        node = entry
+        for part in parts[:-1]:
+            if not isinstance(node.get(part, {}), dict):
+                raise UsageError(f"--set {key}: {part!r} is not a mapping in task {task.name!r}")
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return parse_task(entry, f"task {task.name!r} with --set {' '.join(pairs)}")
 
 
-def release_runs_of_dead_processes(instance) -> list[str]:
-    """Marks as failed the in-process runs whose `vlmbench` process died (kill -9, power loss) and frees
-    their `accelerator` pool slots, which would otherwise block every later run. Returns their ids."""
-    import dagster as dg
+def with_generation(entry, pairs: Sequence[str]):
+    from pydantic import ValidationError
 
-    released = []
-    records = instance.get_run_records(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
-    )
-    for record in records:
-        run = record.dagster_run
-        pid = run.tags.get(PID_TAG)
-        if pid is None or _process_alive(int(pid)):
-            continue
-        instance.report_run_failed(run, f"the vlmbench process {pid} running it is gone")
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
-        released.append(run.run_id)
-    return released
+    from vlm_pipelines.model_registry import GENERATION_KEYS
 
-
-def _process_alive(pid: int) -> bool:
+    if not pairs:
+        return entry
+    changes = parse_pairs(pairs, "--gen")
+    unknown = sorted(set(changes) - set(GENERATION_KEYS))
+    if unknown:
+        raise UsageError(f"--gen: unknown key(s) {unknown}; use {', '.join(GENERATION_KEYS)}")
+    if isinstance(changes.get("stop"), str):
+        changes["stop"] = [changes["stop"]]
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return entry.with_generation(changes)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise UsageError(f"--gen: {problems}") from None
 
 
-def run_evaluations(
-    models: dict, tasks: dict, *, max_samples: int | None, batch_size: int | None = None, quiet: bool = False
-) -> dict:
-    """Materializes datasets, then every model x task partition, then the leaderboard, in this process,
-    recording the runs in the project's Dagster instance. Returns the leaderboard asset's result."""
-    import dagster as dg
+# --- evaluation runs -----------------------------------------------------------------------------
 
-    from vlm_pipelines.definitions import build_definitions
-    from vlm_pipelines.defs.partitions import evaluation_partition_key
-    from vlm_pipelines.defs.resources import EvaluationSettings
 
-    prepare_dagster_home()
-    # Model-loading progress bars would bury the run's own progress lines.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    defs = build_definitions(
-        models, tasks, EvaluationSettings(max_samples=max_samples, batch_size=batch_size)
-    )
-    # INFO shows the progress of predictions (done/total, samples/s, ETA) and nothing of Dagster's events.
-    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL" if quiet else "INFO"}}}}
-    tags = {PID_TAG: str(os.getpid())}
-    failures = []
-    with dg.DagsterInstance.get() as instance:
-        for run_id in release_runs_of_dead_processes(instance):
-            print(f"note: run {run_id[:8]} was interrupted (its process is gone); marked failed", flush=True)
-        for task_name in tasks:
-            started = time.perf_counter()
-            result = defs.resolve_job_def("datasets").execute_in_process(
-                partition_key=task_name,
-                instance=instance,
-                run_config=run_config,
-                raise_on_error=False,
-                tags=tags,
+def print_step(outcome) -> None:
+    if outcome.ok:
+        print(f"ok   {outcome.label} ({outcome.seconds:.1f}s, run {outcome.run_id[:8]})", flush=True)
+    else:
+        print(f"FAIL {outcome.label} ({outcome.seconds:.1f}s): {outcome.message}", flush=True)
+
+
+def _number(value: Any, digits: int = 2) -> Any:
+    return round(float(value), digits) if isinstance(value, int | float) else value
+
+
+def summary_tables(report) -> tuple[Any, Any]:
+    """(datasets, evaluations) tables of a run report, for the closing summary."""
+    import polars as pl
+
+    datasets, evaluations = [], []
+    for step in report.steps:
+        meta = step.metadata
+        if step.kind == "dataset":
+            datasets.append(
+                {
+                    "task": step.task,
+                    "status": "ok" if step.ok else "FAILED",
+                    "rows": meta.get("dataset.rows"),
+                    "read": meta.get("dataset.records read"),
+                    "quarantined": meta.get("dataset.quarantined"),
+                    "quarantine reasons": _reasons(meta.get("dataset.quarantine reasons"))
+                    if step.ok
+                    else step.message,
+                }
             )
-            _report_step(f"dataset {task_name}", result, started, failures)
-        for model_name in models:
-            for task_name in tasks:
-                started = time.perf_counter()
-                print(f"... evaluating {model_name} on {task_name}", flush=True)
-                result = defs.resolve_job_def("evaluate").execute_in_process(
-                    partition_key=evaluation_partition_key(model_name, task_name),
-                    instance=instance,
-                    run_config=run_config,
-                    raise_on_error=False,
-                    tags=tags,
-                )
-                _report_step(f"{model_name} x {task_name}", result, started, failures)
-        result = defs.resolve_job_def("leaderboard_job").execute_in_process(
-            instance=instance, run_config=run_config, raise_on_error=False, tags=tags
-        )
-        _report_step("leaderboard", result, time.perf_counter(), failures)
-    return {"failures": failures}
+        elif step.kind == "evaluate":
+            evaluations.append(
+                {
+                    "model": step.model,
+                    "task": step.task,
+                    "status": "ok" if step.ok else "FAILED",
+                    "computed": meta.get("predictions.run_computed"),
+                    "reused": meta.get("predictions.reused"),
+                    "load s": _number(meta.get("predictions.run_load_s"), 1),
+                    "samples/s": _number(meta.get("predictions.run_samples_per_s")),
+                    "end-to-end samples/s": _number(meta.get("predictions.run_end_to_end_samples_per_s")),
+                    "config": meta.get("predictions.resolved", ""),
+                }
+            )
+    return pl.DataFrame(datasets), pl.DataFrame(evaluations)
 
 
-def _report_step(label: str, result, started: float, failures: list) -> None:
-    elapsed = time.perf_counter() - started
-    if result.success:
-        print(f"ok   {label} ({elapsed:.1f}s, run {result.run_id[:8]})", flush=True)
-        return
-    errors = [
-        _root_cause(event.event_specific_data.error)
-        for event in result.all_events
-        if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
-    ]
-    message = errors[0] if errors else "failed (see `vlmbench dev` for the run's logs)"
-    failures.append((label, message))
-    print(f"FAIL {label} ({elapsed:.1f}s): {message}", flush=True)
+def _reasons(table_markdown: Any) -> str:
+    if not isinstance(table_markdown, str) or "|" not in table_markdown:
+        return "none"
+    rows = [line.strip("|").split("|") for line in table_markdown.splitlines()[2:]]
+    return ", ".join(f"{reason.strip()} x{count.strip()}" for reason, count in rows)
 
 
-def _root_cause(error) -> str:
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip().splitlines()[-1] if error.message.strip() else error.cls_name
+def print_summary(report) -> None:
+    from vlm_pipelines.reports.tables import markdown_table
+
+    datasets, evaluations = summary_tables(report)
+    if datasets.height:
+        print("\nDatasets (rows read, quarantined and why):\n")
+        print(markdown_table(datasets).rstrip())
+    if evaluations.height:
+        print("\nPredictions (load time, generation throughput and end-to-end rate are measured apart):\n")
+        print(markdown_table(evaluations.drop("config")).rstrip())
 
 
-def _print_leaderboard(paths) -> None:
-    from vlm_pipelines.reports.leaderboard import build_leaderboard
-    from vlm_pipelines.tasks import load_task_registry
+def print_leaderboard() -> None:
+    from vlm_pipelines.evaluation import default_paths
+    from vlm_pipelines.reports.leaderboard import JSON_NAME, console_text
 
-    try:
-        registry = load_task_registry()
-    except Exception:  # noqa: BLE001 - metric order falls back to the columns' order
-        registry = {}
-    board = build_leaderboard(
-        paths.results, paths.leaderboard, {name: list(task.metrics) for name, task in registry.items()}
-    )
+    folder = default_paths().leaderboard
+    board = json.loads((folder / JSON_NAME).read_text(encoding="utf-8"))
     print()
-    print(board.console_table())
-    if board.comparisons.height:
-        print()
+    print(console_text(board))
+    print(f"\nHTML report: {folder / 'leaderboard.html'}")
+    print(f"Markdown:    {folder / 'leaderboard.md'}")
+
+
+def run_plan(models: dict, tasks: dict, args: argparse.Namespace):
+    from vlm_pipelines.defs.runner import EvaluationPlan, InProcessRunner
+
+    plan = EvaluationPlan(
+        models, tasks, max_samples=args.max_samples, batch_size=getattr(args, "batch_size", None)
+    )
+    report = InProcessRunner(quiet=args.quiet, debug=args.debug).run(plan, print_step)
+    print_summary(report)
+    return report
+
+
+def print_resolutions(models: dict) -> None:
+    """Which engine, dtype and device each model will use here, and what it cannot read."""
+    from model_interface import get_spec
+
+    for name, entry in models.items():
+        resolution = get_spec(entry.model).resolution(entry.params)
         print(
-            board.comparisons.select(
-                "task", "best", "other", "metric", "diff", "ci_low", "ci_high", "verdict"
+            textwrap.fill(
+                f"{name}: {resolution.summary() or 'nothing to resolve'}",
+                WRAP,
+                initial_indent="  ",
+                subsequent_indent="      ",
             )
         )
-    print(f"\nHTML report: {board.html_path}")
-    print(f"Markdown:    {board.markdown_path}")
+        for limitation in resolution.limitations:
+            print(_wrapped(f"! {limitation}", "      "))
+
+
+def _warn_registry_errors(*registries) -> None:
+    for registry in registries:
+        for error in registry.errors:
+            print(f"warning: skipped a broken registry entry: {error}", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from vlm_pipelines.evaluation import default_paths
+    from vlm_pipelines.defs.runner import prepare_dagster_home
+    from vlm_pipelines.evaluation import ensure_runnable
     from vlm_pipelines.model_registry import load_model_registry
     from vlm_pipelines.tasks import load_task_registry
 
-    models = {name: entry for name, entry in load_model_registry().items() if entry.demo}
+    model_registry, task_registry = load_model_registry(), load_task_registry()
+    _warn_registry_errors(model_registry, task_registry)
+    models = {name: entry for name, entry in model_registry.items() if entry.demo}
     if args.model:
+        unknown = sorted(set(args.model) - set(models))
+        if unknown:
+            raise UsageError(f"--model {unknown[0]!r} is not a demo model; demo models: {', '.join(models)}")
         models = {name: entry for name, entry in models.items() if name in args.model}
-    tasks = {name: task for name, task in load_task_registry().items() if getattr(task, "demo", False)}
+    tasks = {name: task for name, task in task_registry.items() if task.demo}
     if not models or not tasks:
         raise UsageError("no demo models or tasks: mark registry entries with `demo: true`")
+    tasks = {name: set_task_fields(task, args.set) for name, task in tasks.items()}
+    for entry in models.values():
+        ensure_runnable(entry)
     print(
         f"vlmbench demo: {len(models)} models x {len(tasks)} tasks, at most {args.max_samples} samples per task\n"
-        f"  models: {', '.join(models)}\n  tasks:  {', '.join(tasks)}\n  DAGSTER_HOME: {prepare_dagster_home()}",
+        f"  tasks:  {', '.join(tasks)}\n  DAGSTER_HOME: {prepare_dagster_home()}\n"
+        "  models, and what their `auto` settings resolve to on this machine:",
         flush=True,
     )
-    outcome = run_evaluations(models, tasks, max_samples=args.max_samples, quiet=args.quiet)
-    _print_leaderboard(default_paths())
+    print_resolutions(models)
+    report = run_plan(models, tasks, args)
+    print_leaderboard()
     print("Browse the runs, assets and metadata with: uv run vlmbench dev")
-    return 1 if outcome["failures"] else 0
+    return 1 if report.failures else 0
+
+
+def resolve_model_entry(args: argparse.Namespace):
+    """The registry entry (or an ad hoc one for a bare model id) with --model-param and --gen merged in."""
+    from model_interface import UnknownModelError, get_spec
+
+    from vlm_pipelines.model_registry import ad_hoc_model, load_model_registry
+
+    registry = load_model_registry()
+    if args.model in registry:
+        entry = registry[args.model]
+    else:
+        for error in registry.errors:
+            if error.name == args.model:
+                raise error
+        try:
+            get_spec(args.model)
+        except UnknownModelError as error:
+            raise UsageError(f"{error}; registry names: {', '.join(registry)}") from None
+        entry = ad_hoc_model(args.model)
+    entry = entry.with_params(parse_pairs(args.model_param, "--model-param"))
+    get_spec(entry.model).validate_params(entry.params)  # bad params: one line, before anything runs
+    return with_generation(entry, args.gen)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from model_interface import UnknownModelError, get_spec
-
-    from vlm_pipelines.aggregate import to_markdown
-    from vlm_pipelines.evaluation import default_paths, load_scores
-    from vlm_pipelines.model_registry import ad_hoc_model, load_model_registry
+    from vlm_pipelines.evaluation import default_paths, ensure_runnable, latest_result
+    from vlm_pipelines.registry_files import RegistryError
     from vlm_pipelines.tasks import load_task_registry, task_for_dataset
 
     if bool(args.task) == bool(args.dataset):
         raise UsageError("give exactly one of --task NAME or --dataset PATH")
-    registry = load_model_registry()
-    params = _parse_params(args.model_param)
-    if args.model in registry and not params:
-        entry = registry[args.model]
-    else:
-        try:
-            get_spec(args.model)
-        except UnknownModelError as error:
-            known = ", ".join(registry)
-            raise UsageError(f"{error}; registry names: {known}") from None
-        base = registry.get(args.model)
-        entry = ad_hoc_model(args.model, {**(base.params if base else {}), **params})
+    entry = resolve_model_entry(args)
     if args.task:
-        tasks = load_task_registry()
-        if args.task not in tasks:
-            raise UsageError(f"unknown task {args.task!r}; known tasks: {', '.join(tasks)}")
-        task = tasks[args.task]
+        try:
+            task = load_task_registry().require(args.task)
+        except RegistryError as error:
+            raise UsageError(str(error)) from None
     else:
         path = Path(args.dataset).expanduser().resolve()
         if not path.exists():
             raise UsageError(f"dataset path {path} does not exist")
-        task = task_for_dataset(path, metrics=args.metric or None)
-    from vlm_pipelines.evaluation import ModelNotRunnableError, ensure_runnable
-
-    try:
-        ensure_runnable(entry)
-    except ModelNotRunnableError as error:
-        print(f"vlmbench: error: {error}", file=sys.stderr)
-        return 1
+        try:
+            task = task_for_dataset(path, metrics=args.metric or None)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    task = set_task_fields(task, args.set)
+    ensure_runnable(entry)
     print(f"vlmbench run: {entry.name} on {task.name}", flush=True)
-    outcome = run_evaluations(
-        {entry.name: entry},
-        {task.name: task},
-        max_samples=args.max_samples,
-        batch_size=args.batch_size,
-        quiet=args.quiet,
-    )
-    if outcome["failures"]:
+    print_resolutions({entry.name: entry})
+    report = run_plan({entry.name: entry}, {task.name: task}, args)
+    if report.failures:
         return 1
-    from vlm_pipelines.aggregate import group_scores
+    print_result(latest_result(entry, task, default_paths()), task)
+    return 0
 
-    paths = default_paths()
-    scores = load_scores(entry, task, paths)
-    print()
-    print(to_markdown(group_scores(scores, list(task.metrics), by=[])))
+
+def print_result(result, task) -> None:
+    from vlm_pipelines.aggregate import group_scores
+    from vlm_pipelines.reports.tables import markdown_table
+
+    scores = result.sample_metrics
+    parsed = float(scores["parsed"].mean()) if scores.height else 0.0
+    print(f"\n{result.model_name} on {task.name}: {scores.height} samples, parse rate {parsed:.1%}\n")
+    print(markdown_table(group_scores(scores, list(task.metrics), by=[])).rstrip())
     for column in task.group_by:
         if column in scores.columns:
             print()
-            print(to_markdown(group_scores(scores, list(task.metrics)[:1], by=[column])))
-    print(f"\nReport: {paths.report(entry.name, task.name) / 'report.html'}")
-    return 0
+            print(markdown_table(group_scores(scores, list(task.metrics)[:1], by=[column])).rstrip())
+    report = default_report_path(result.model_name, task.name)
+    print(f"\nReport: {report}")
+
+
+def default_report_path(model_name: str, task_name: str) -> Path:
+    from vlm_pipelines.evaluation import default_paths
+
+    return default_paths().report(model_name, task_name) / "report.html"
+
+
+def port_problem(host: str, port: int) -> str:
+    """Why `host:port` cannot be listened on ('' when it can)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            return f"cannot listen on {host}:{port} ({error.strerror}); pass --port with a free port"
+    return ""
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Starts the Dagster UI on the project's instance."""
+    from vlm_pipelines.defs.runner import prepare_dagster_home
+
+    problem = port_problem(args.host, args.port)
+    if problem:
+        raise UsageError(problem)
     home = prepare_dagster_home()
-    command = ["dagster", "dev", "-w", str(settings.REPO_ROOT / "workspace.yaml"), "-p", str(args.port)]
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [
+        str(dagster) if dagster.exists() else "dagster",
+        "dev",
+        "-w",
+        str(settings.REPO_ROOT / "workspace.yaml"),
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
     print(f"DAGSTER_HOME={home} {' '.join(command)}", flush=True)
     os.execvp(command[0], command)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vlmbench", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("models", help="registered model ids, their package, and whether they run here")
-    commands.add_parser("tasks", help="tasks in the task registry")
+# --- the parser ----------------------------------------------------------------------------------
 
-    demo = commands.add_parser("demo", help="evaluate the CPU models on the synthetic demo tasks")
-    demo.add_argument("--max-samples", type=int, default=24, help="samples per task (default 24)")
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="hide the runs' progress lines")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a task field by its dotted path, e.g. dataset.synthetic.n_documents=200 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vlmbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and Dagster's own event log")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "doctor", help="system components and model weights: present, what they enable, the fix"
+    )
+    commands.add_parser("models", help="registered model ids, their package, and whether they run here")
+    commands.add_parser("tasks", help="tasks in the task registry (broken entries listed with their error)")
+
+    demo = commands.add_parser("demo", help="evaluate the CPU demo models on the synthetic demo tasks")
+    demo.add_argument(
+        "--max-samples", type=int, default=24, help="at most this many samples per task (default 24)"
+    )
     demo.add_argument("--model", action="append", help="only this demo model (repeatable)")
-    demo.add_argument("--quiet", action="store_true", help="hide the runs' progress logs")
+    _run_options(demo)
 
     run = commands.add_parser("run", help="evaluate one model on one task or dataset folder")
     run.add_argument("--model", required=True, help="model registry name or model id (see `vlmbench models`)")
     run.add_argument("--task", help="task name (see `vlmbench tasks`)")
     run.add_argument("--dataset", help="dataset path; its format is detected")
-    run.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument(
+        "--model-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model parameter merged over the registry entry's, e.g. num_threads=2 (repeatable)",
+    )
+    run.add_argument(
+        "--gen",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="generation setting over the task's and the model entry's: max_new_tokens, temperature, "
+        "top_p, seed, stop (repeatable)",
+    )
     run.add_argument(
         "--metric", action="append", help="metrics for --dataset (default: anls, exact_match, cer)"
     )
-    run.add_argument("--max-samples", type=int, default=None)
-    run.add_argument("--batch-size", type=int, default=None)
-    run.add_argument("--quiet", action="store_true", help="hide the run's progress logs")
+    run.add_argument("--max-samples", type=int, default=None, help="at most this many samples")
+    run.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="requests per generate() call (default: the model entry's)",
+    )
+    _run_options(run)
 
     dev = commands.add_parser("dev", help="open the Dagster UI on the project's instance")
-    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    dev.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
     return parser
 
 
-COMMANDS = {"models": cmd_models, "tasks": cmd_tasks, "demo": cmd_demo, "run": cmd_run, "dev": cmd_dev}
+COMMANDS = {
+    "doctor": cmd_doctor,
+    "models": cmd_models,
+    "tasks": cmd_tasks,
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "dev": cmd_dev,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -363,9 +530,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("\nvlmbench: interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except UsageError as error:
+        if args.debug:
+            raise
         print(f"vlmbench: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if args.debug:
+            raise
+        if isinstance(error, _user_errors()):
+            print(f"vlmbench: error: {' '.join(str(error).split())}", file=sys.stderr)
+            return 1
+        print(
+            f"vlmbench: internal error: {type(error).__name__}: {' '.join(str(error).split())[:500]} "
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

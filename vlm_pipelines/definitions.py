@@ -6,6 +6,7 @@ model weights and imports no torch.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import dagster as dg
@@ -19,15 +20,27 @@ from vlm_pipelines.model_registry import EvaluatedModel, load_model_registry
 EVALUATE_SELECTION = dg.AssetSelection.assets("predictions", "sample_metrics", "task_report")
 
 
+def registry_problems(registry) -> None:
+    """Reports each broken registry entry in one line; the other entries still load."""
+    for error in registry.errors:
+        logging.getLogger("vlm_pipelines").warning("registry entry skipped: %s", error)
+
+
 def build_definitions(
     models: Mapping[str, EvaluatedModel] | None = None,
     tasks: Mapping | None = None,
     evaluation: EvaluationSettings | None = None,
+    loggers: Mapping[str, dg.LoggerDefinition] | None = None,
 ) -> dg.Definitions:
     from vlm_pipelines.tasks import load_task_registry
 
-    models = dict(models if models is not None else load_model_registry())
-    tasks = dict(tasks if tasks is not None else load_task_registry())
+    if models is None:
+        models = load_model_registry()
+        registry_problems(models)
+    if tasks is None:
+        tasks = load_task_registry()
+        registry_problems(tasks)
+    models, tasks = dict(models), dict(tasks)
     evaluation_assets = build_evaluation_assets(models, tasks)
     leaderboard = build_leaderboard_asset(tasks)
 
@@ -51,6 +64,7 @@ def build_definitions(
         sensors=[build_release_tag_sensor(evaluate_job, models, tasks)],
         schedules=[build_reevaluation_schedule(evaluate_job, models, tasks)],
         resources={"evaluation": evaluation or EvaluationSettings()},
+        loggers=dict(loggers or {}),
     )
 
 

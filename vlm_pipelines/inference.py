@@ -41,8 +41,15 @@ PREDICTION_SCHEMA: dict[str, pl.DataType] = {
 KEY_COLUMNS = ("model_id", "package_version", "params_hash", "prompt_hash", "config_hash")
 
 
-def params_hash(params: dict[str, Any]) -> str:
-    payload = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+def params_hash(params: dict[str, Any], resolved: dict[str, str] | None = None) -> str:
+    """16 hex chars over the entry's params and what their `auto` settings resolved to here (OCR engine,
+    dtype, device, ...): installing Tesseract, say, gives another hash, so nothing stale is reused."""
+    payload = json.dumps(
+        {"params": params, "resolved": dict(resolved or {})},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -79,11 +86,22 @@ class PredictionStore:
         batch_id = frame["batch_id"][0]
         final = self.folder / f"batch-{time.time_ns():020d}-{batch_id}.parquet"
         partial = final.with_suffix(".tmp")
-        frame.write_parquet(partial)
-        with open(partial, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(partial, final)
+        try:
+            frame.write_parquet(partial)
+            with open(partial, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(partial, final)
+        except BaseException:  # a full disk, a kill signal: leave no partial file behind
+            partial.unlink(missing_ok=True)
+            raise
         return final
+
+    def remove_partial_files(self) -> list[Path]:
+        """Deletes `batch-*.tmp` files a crashed run left (a batch is only kept once renamed)."""
+        leftovers = sorted(self.folder.glob("batch-*.tmp")) if self.folder.is_dir() else []
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
 
 
 @dataclass(frozen=True)
@@ -109,23 +127,39 @@ class Progress:
 
 @dataclass(frozen=True)
 class PredictionRun:
+    """What one predictions run did. `generate_s` is the time inside `model.generate` (the model's
+    throughput); `wall_s` adds the store reads and writes."""
+
     predictions: pl.DataFrame
     reused: int
     computed: int
     wall_s: float
+    generate_s: float = 0.0
 
     @property
     def samples_per_s(self) -> float:
-        return self.computed / self.wall_s if self.wall_s > 0 and self.computed else 0.0
+        """Generation throughput: computed samples per second of `generate` (no loading, no I/O)."""
+        return self.computed / self.generate_s if self.generate_s > 0 and self.computed else 0.0
 
 
-def request_hints(row: dict[str, Any]) -> dict[str, str]:
+def request_hints(
+    row: dict[str, Any], answer_type: str, choices: tuple[list[str], dict[str, str]]
+) -> dict[str, str]:
     """What a pipeline model (e.g. OCR label rules) may use besides the prompt: the field name, the doc
-    type, and the printed field label when the dataset records one. VLMs ignore hints."""
-    hints = {"field_name": row["field_name"], "doc_type": row["doc_type"]}
-    label = json.loads(row.get("metadata") or "{}").get("field_label")
-    if label:
-        hints["field_label"] = str(label)
+    type, the printed field label, the task's answer type, its labels or options, and for JSON extraction
+    the keys with their printed labels. VLMs ignore hints; the prompt says the same in words."""
+    metadata = json.loads(row.get("metadata") or "{}")
+    hints = {"field_name": row["field_name"], "doc_type": row["doc_type"], "answer_type": answer_type}
+    if metadata.get("field_label"):
+        hints["field_label"] = str(metadata["field_label"])
+    labels, options = choices
+    if labels:
+        hints["labels"] = json.dumps(labels, ensure_ascii=False)
+    if options:
+        hints["options"] = json.dumps(options, ensure_ascii=False)
+    fields = metadata.get("field_labels") or {key: key for key in metadata.get("schema") or []}
+    if answer_type == "json" and fields:
+        hints["fields"] = json.dumps(fields, ensure_ascii=False)
     return hints
 
 
@@ -136,7 +170,7 @@ def _requests(rows: list[dict[str, Any]]) -> Iterator[GenerationRequest]:
             system_prompt=row.get("system_prompt") or None,
             images=list(row["image_paths"]),
             request_id=row["sample_id"],
-            hints=request_hints(row),
+            hints=json.loads(row["hints"]),
         )
 
 
@@ -150,9 +184,11 @@ def run_predictions(
     store: PredictionStore,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> PredictionRun:
-    """Answers every row of `prompted` (sample_id, image_paths, prompt, system_prompt, field_name,
-    doc_type, metadata) that the store has no successful prediction for under `key`, one persisted batch at a time."""
+    """Answers every row of `prompted` (sample_id, image_paths, prompt, system_prompt, hints as JSON) that
+    the store has no successful prediction for under `key`, one persisted batch at a time."""
     started = time.perf_counter()
+    store.remove_partial_files()
+    generating = 0.0
     wanted = set(prompted["sample_id"].to_list())
     # Failed predictions are retried: a failure may be transient, and a permanent one fails fast.
     done = store.load(key).filter(pl.col("sample_id").is_in(list(wanted)) & pl.col("error").is_null())
@@ -166,7 +202,9 @@ def run_predictions(
     computed = 0
     for start in range(0, len(rows), batch_size):
         batch_rows = rows[start : start + batch_size]
+        batch_started = time.perf_counter()
         results = model.generate(list(_requests(batch_rows)), config)
+        generating += time.perf_counter() - batch_started
         batch_id = uuid.uuid4().hex[:12]
         store.write_batch(
             pl.DataFrame(
@@ -193,7 +231,7 @@ def run_predictions(
         if on_progress:
             on_progress(Progress(reused + computed, len(wanted), time.perf_counter() - started, computed))
     predictions = store.load(key).filter(pl.col("sample_id").is_in(list(wanted))).sort("sample_id")
-    return PredictionRun(predictions, reused, computed, time.perf_counter() - started)
+    return PredictionRun(predictions, reused, computed, time.perf_counter() - started, generating)
 
 
 def speed_summary(predictions: pl.DataFrame) -> dict[str, float]:

@@ -1,4 +1,8 @@
-"""The model registry: which models the pipeline evaluates, and with what settings (YAML)."""
+"""The model registry: which models the pipeline evaluates, and with what settings (YAML).
+
+The generation settings belong to the task (`generation:` in the task YAML, as lmms-eval's
+`generation_kwargs`); a model entry may only override some of them or cap `max_new_tokens`.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from model_interface import GenerationConfig
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vlm_pipelines import settings
+from vlm_pipelines.registry_files import Registry, RegistryError, load_registry, validate_entry
 
 PARTITION_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
+GENERATION_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "stop")
 
 
-class ModelRegistryError(ValueError):
-    pass
+ModelRegistryError = RegistryError
 
 
 def sanitize_partition_key(name: str) -> str:
@@ -28,15 +31,46 @@ def sanitize_partition_key(name: str) -> str:
     return key
 
 
+class GenerationOverride(BaseModel):
+    """What a model entry (or `--gen`) changes in the task's generation config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_new_tokens: int | None = Field(default=None, ge=1, le=32768)
+    max_new_tokens_cap: int | None = Field(
+        default=None, ge=1, le=32768, description="an upper bound on the task's max_new_tokens"
+    )
+    temperature: float | None = Field(default=None, ge=0.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    seed: int | None = None
+    stop: tuple[str, ...] | None = None
+
+    def apply(self, base: GenerationConfig) -> GenerationConfig:
+        changes = {key: getattr(self, key) for key in GENERATION_KEYS if getattr(self, key) is not None}
+        config = GenerationConfig.model_validate({**base.model_dump(), **changes})
+        if self.max_new_tokens_cap is not None and config.max_new_tokens > self.max_new_tokens_cap:
+            config = GenerationConfig.model_validate(
+                {**config.model_dump(), "max_new_tokens": self.max_new_tokens_cap}
+            )
+        return config
+
+    def merged(self, changes: dict[str, Any]) -> GenerationOverride:
+        """These overrides with `changes` on top; setting max_new_tokens lifts the cap."""
+        merged = {**self.model_dump(exclude_none=True), **changes}
+        if "max_new_tokens" in changes:
+            merged.pop("max_new_tokens_cap", None)
+        return GenerationOverride.model_validate(merged)
+
+
 class EvaluatedModel(BaseModel):
-    """One registry entry: a model id plus the params and generation settings to evaluate it with."""
+    """One registry entry: a model id plus the params and generation overrides to evaluate it with."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     model: str
     params: dict[str, Any] = Field(default_factory=dict)
-    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    generation: GenerationOverride = Field(default_factory=GenerationOverride)
     batch_size: int = Field(default=8, ge=1, le=1024)
     demo: bool = False
     description: str = ""
@@ -51,40 +85,38 @@ class EvaluatedModel(BaseModel):
             )
         return name
 
+    def generation_for(self, task_generation: GenerationConfig) -> GenerationConfig:
+        """The effective generation config on a task: the task's, then this entry's overrides and cap."""
+        return self.generation.apply(task_generation)
 
-def _format_validation_error(path: Path, index: int, error: ValidationError) -> str:
-    problems = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "<entry>"
-        problems.append(f"  [{index}].{key}: {item['msg']}")
-    return f"{path}: invalid model entry\n" + "\n".join(problems)
+    def with_params(self, params: dict[str, Any]) -> EvaluatedModel:
+        """This entry with `params` merged over its own (`--model-param`)."""
+        return self.model_copy(update={"params": {**self.params, **params}})
+
+    def with_generation(self, changes: dict[str, Any]) -> EvaluatedModel:
+        """This entry with generation overrides on top (`--gen`)."""
+        return self.model_copy(update={"generation": self.generation.merged(changes)})
 
 
-def load_model_registry(folder: Path | None = None) -> dict[str, EvaluatedModel]:
-    """Every entry of `registry/models/*.yaml`, by name. Errors name the file, the key and the problem."""
-    folder = folder or settings.registry_dir() / "models"
-    models: dict[str, EvaluatedModel] = {}
-    origin: dict[str, Path] = {}
-    for path in sorted(folder.glob("*.y*ml")):
-        try:
-            entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-        except yaml.YAMLError as error:
-            raise ModelRegistryError(f"{path}: not valid YAML: {error}") from None
-        if not isinstance(entries, list):
-            raise ModelRegistryError(f"{path}: expected a list of model entries (- name: ..., model: ...)")
-        for index, entry in enumerate(entries):
-            try:
-                model = EvaluatedModel.model_validate(entry)
-            except ValidationError as error:
-                raise ModelRegistryError(_format_validation_error(path, index, error)) from None
-            if model.name in models:
-                raise ModelRegistryError(
-                    f"{path}: [{index}].name: {model.name!r} is already defined in {origin[model.name]}; "
-                    "names must be unique"
-                )
-            models[model.name] = model
-            origin[model.name] = path
-    return models
+def _known_model_id(entry: EvaluatedModel) -> None:
+    from model_interface import discover
+
+    specs = discover()
+    if entry.model not in specs:
+        known = ", ".join(specs) or "none (is a model package installed?)"
+        raise ValueError(
+            f"model: unknown model id {entry.model!r}. Fix: use a model id that `vlmbench models` lists "
+            f"({known}), or install the package that registers it"
+        )
+
+
+def parse_model_entry(raw: Any, source: str) -> EvaluatedModel:
+    return validate_entry(EvaluatedModel, raw, source, "model entry", check=_known_model_id)
+
+
+def load_model_registry(folder: Path | None = None) -> Registry[EvaluatedModel]:
+    """Every entry of `<registry dir>/models/*.yaml` by name; broken entries are listed in `.errors`."""
+    return load_registry("models", "model", parse_model_entry, folder)
 
 
 def ad_hoc_model(model_id: str, params: dict[str, Any] | None = None, **settings_: Any) -> EvaluatedModel:

@@ -8,7 +8,6 @@ function `(text, field_name) -> str` and listing it in `STEPS`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 
@@ -24,7 +23,6 @@ MAX_GENERIC_LABEL_CHARS = 40
 
 _SEPARATOR = re.compile(r":|\s+[-–—]\s+")
 _ANSWER_MARKER = re.compile(r"answer\s*:", re.IGNORECASE)
-_JSON_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.IGNORECASE | re.DOTALL)
 _QUOTE_PAIRS = {'"': '"', "'": "'", "«": "»", "“": "”", "„": "“", "`": "`"}
 
 
@@ -72,29 +70,6 @@ def after_answer_marker(text: str, field_name: str | None = None) -> str:
     return text[markers[-1].end() :].strip() if markers else text
 
 
-def _first_json_value(text: str) -> object | None:
-    decoder = json.JSONDecoder()
-    for start, character in enumerate(text):
-        if character in "{[":
-            try:
-                value, _ = decoder.raw_decode(text, start)
-            except ValueError:
-                continue
-            return value
-    return None
-
-
-def parse_json(text: str, field_name: str | None = None) -> str:
-    """The first JSON object/array in the text (```json fences and leading prose allowed), as canonical
-    JSON (sorted keys, UTF-8 kept); the original text when there is none."""
-    candidates = [block for block in _JSON_FENCE.findall(text)] + [text]
-    for candidate in candidates:
-        value = _first_json_value(candidate)
-        if value is not None:
-            return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return text
-
-
 def normalize_whitespace(text: str, field_name: str | None = None) -> str:
     """Every run of whitespace (newlines, tabs, no-break spaces) becomes one space; ends trimmed."""
     return " ".join(text.split())
@@ -118,7 +93,6 @@ def lowercase(text: str, field_name: str | None = None) -> str:
 STEPS: dict[str, Step] = {
     "strip_label": strip_label,
     "after_answer_marker": after_answer_marker,
-    "parse_json": parse_json,
     "normalize_whitespace": normalize_whitespace,
     "strip_quotes": strip_quotes,
     "lowercase": lowercase,

@@ -1,6 +1,9 @@
-"""The results archive: per-sample metrics and speed of every (task, model, package version) evaluated.
+"""The results archive: per-sample metrics and speed of every (task, model, package version, params hash)
+evaluated. The params hash covers the entry's params and what their `auto` settings resolved to (the OCR
+engine, dtype, device...), so a result made with RapidOCR and one made with Tesseract never overwrite
+each other.
 
-Layout: `<data_dir>/results/<task>/<model>/<package_version>/{sample_metrics.parquet,speed.json}`.
+Layout: `<data_dir>/results/<task>/<model>/<package_version>/<params_hash>/{sample_metrics.parquet,speed.json}`.
 Older versions stay, which gives the leaderboard its history.
 """
 
@@ -19,6 +22,7 @@ class ArchivedResult:
     task: str
     model_name: str
     package_version: str
+    params_hash: str
     folder: Path
 
     @property
@@ -40,26 +44,30 @@ def _safe(part: str) -> str:
 
 
 def archive_result(
-    root: Path, *, task: str, model_name: str, package_version: str, metrics: pl.DataFrame, speed: dict
+    root: Path,
+    *,
+    task: str,
+    model_name: str,
+    package_version: str,
+    params_hash: str,
+    metrics: pl.DataFrame,
+    speed: dict,
 ) -> ArchivedResult:
-    folder = root / _safe(task) / _safe(model_name) / _safe(package_version)
+    folder = root / _safe(task) / _safe(model_name) / _safe(package_version) / _safe(params_hash)
     folder.mkdir(parents=True, exist_ok=True)
     partial = folder / "sample_metrics.parquet.tmp"
     metrics.write_parquet(partial)
     os.replace(partial, folder / "sample_metrics.parquet")
     (folder / "speed.json").write_text(json.dumps(speed, indent=2, sort_keys=True))
-    return ArchivedResult(task, model_name, package_version, folder)
+    return ArchivedResult(task, model_name, package_version, params_hash, folder)
 
 
 def list_results(root: Path) -> list[ArchivedResult]:
     found = []
-    for path in sorted(root.glob("*/*/*/sample_metrics.parquet")):
-        version_dir = path.parent
-        found.append(
-            ArchivedResult(
-                version_dir.parent.parent.name, version_dir.parent.name, version_dir.name, version_dir
-            )
-        )
+    for path in sorted(root.glob("*/*/*/*/sample_metrics.parquet")):
+        folder = path.parent
+        version, model, task = folder.parent, folder.parent.parent, folder.parent.parent.parent
+        found.append(ArchivedResult(task.name, model.name, version.name, folder.name, folder))
     return found
 
 

@@ -6,6 +6,7 @@ Rows a reader cannot accept go to `QuarantineSchema` with a reason and the raw r
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -108,10 +109,6 @@ class QuarantineSchema(pa.DataFrameModel):
         ordered = True
 
 
-def empty_samples() -> pl.DataFrame:
-    return pl.DataFrame(schema=SAMPLE_POLARS_SCHEMA)
-
-
 def empty_quarantine() -> pl.DataFrame:
     return pl.DataFrame(schema=QUARANTINE_POLARS_SCHEMA)
 
@@ -128,12 +125,16 @@ def dataset_hash(samples: pl.DataFrame) -> str:
 
 @dataclass(frozen=True)
 class ReadResult:
-    """What a reader returns: accepted samples, refused rows, the format read and the path read."""
+    """What a reader returns: accepted samples, refused rows, the format and path read, how many input
+    records it saw (rows, lines, fields: `samples + quarantine == records` before any selection) and the
+    text encoding it decoded, when the format is text."""
 
     samples: pl.DataFrame
     quarantine: pl.DataFrame
     format: str
     source: Path
+    records: int = 0
+    encoding: str | None = None
 
     @property
     def dataset_hash(self) -> str:
@@ -141,4 +142,12 @@ class ReadResult:
 
     def with_samples(self, samples: pl.DataFrame) -> ReadResult:
         """The same result with another (e.g. filtered) sample table."""
-        return ReadResult(samples=samples, quarantine=self.quarantine, format=self.format, source=self.source)
+        return dataclasses.replace(self, samples=samples)
+
+    def quarantine_reasons(self) -> dict[str, int]:
+        """How many rows were quarantined for each reason (the text before its ': detail')."""
+        counts: dict[str, int] = {}
+        for reason in self.quarantine["reason"].to_list():
+            kind = reason.split(":", 1)[0]
+            counts[kind] = counts.get(kind, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))

@@ -1,14 +1,20 @@
-"""Per-sample scores: post-process each answer, apply the task's metrics, attach provenance."""
+"""Per-sample scores: post-process each answer, read it as the task's answer type, apply the task's
+metrics, attach provenance."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
+from vlm_pipelines.answers import extract_answer, sample_choices
 from vlm_pipelines.metrics import get_metric
 from vlm_pipelines.postprocess import postprocess
+
+if TYPE_CHECKING:
+    from vlm_pipelines.tasks import TaskConfig
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,8 @@ class Provenance:
     prompt_hash: str
     config_hash: str
     params_hash: str
+    resolved_config: str = "{}"  # JSON: what the model's `auto` settings resolved to (OCR engine, dtype...)
+    limitations: str = ""  # what the model cannot do here ("reads no Cyrillic"), " | "-separated
 
 
 def metadata_columns(samples: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -37,34 +45,44 @@ def metadata_columns(samples: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
 
 
+def _read_answers(joined: pl.DataFrame, task: TaskConfig) -> tuple[list[str], list[bool]]:
+    """Each answer post-processed and read as the task's answer type: (answer to score, parsed)."""
+    answers, parsed = [], []
+    for row in joined.select("text", "field_name", "metadata", "image_paths", "failed").iter_rows(named=True):
+        text = (
+            postprocess(row["text"], list(task.postprocess), field_name=row["field_name"])
+            if row["text"]
+            else ""
+        )
+        labels, options = sample_choices(json.loads(row["metadata"] or "{}"), task.labels)
+        extracted = extract_answer(
+            task.answer_type, text, labels=labels, options=options, n_items=len(row["image_paths"])
+        )
+        answers.append(extracted.text)
+        parsed.append(extracted.parsed and not row["failed"])
+    return answers, parsed
+
+
 def score_samples(
-    samples: pl.DataFrame,
-    predictions: pl.DataFrame,
-    *,
-    metrics: list[str],
-    postprocess_steps: list[str],
-    group_by: list[str],
-    provenance: Provenance,
+    samples: pl.DataFrame, predictions: pl.DataFrame, *, task: TaskConfig, provenance: Provenance
 ) -> pl.DataFrame:
     """One row per dataset sample. A failed or missing prediction is scored as an empty answer and
-    flagged `failed`, so failures lower the score instead of vanishing from it."""
+    flagged `failed`, so failures lower the score instead of vanishing from it. `parsed` says whether the
+    answer read as the task's answer type (the parse rate reported beside the scores)."""
     joined = samples.join(
         predictions.select("sample_id", "text", "error"), on="sample_id", how="left"
     ).with_columns(
-        pl.col("text").fill_null(""),
         pl.when(pl.col("error").is_null() & pl.col("text").is_null())
         .then(pl.lit("no prediction"))
         .otherwise(pl.col("error"))
         .alias("error"),
+        pl.col("text").fill_null(""),
     )
     joined = joined.with_columns((pl.col("error").is_not_null()).alias("failed"))
-    raw = joined["text"].to_list()
-    cleaned = [
-        postprocess(text, postprocess_steps, field_name=field) if text else ""
-        for text, field in zip(raw, joined["field_name"].to_list(), strict=True)
-    ]
+    answers, parsed = _read_answers(joined, task)
     references = joined["answers"].to_list()
-    scores = {name: get_metric(name).batch(cleaned, references) for name in metrics}
+    scores = {name: get_metric(name).batch(answers, references) for name in task.metrics}
+    group_by = list(task.group_by)
     joined = metadata_columns(joined, group_by)
     return joined.select(
         "sample_id",
@@ -76,7 +94,8 @@ def score_samples(
         "answers",
         pl.col("image_paths"),
         pl.col("text").alias("prediction_raw"),
-        pl.Series("prediction", cleaned, dtype=pl.String),
+        pl.Series("prediction", answers, dtype=pl.String),
+        pl.Series("parsed", parsed, dtype=pl.Boolean),
         "failed",
         "error",
         *[pl.Series(name, values, dtype=pl.Float64) for name, values in scores.items()],

@@ -1,4 +1,8 @@
-"""Where the project keeps its state. One place, so the CLI, Dagster and tests agree."""
+"""Where the project keeps its state. One place, so the CLI, Dagster and tests agree.
+
+Every environment variable the project reads is here (and in the README's table), except
+`VLMBENCH_CACHE`, which model-hf reads itself (where the tiny Qwen checkpoint is built).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_dir() -> Path:
-    """Run outputs (datasets, prediction stores, reports). `VLMBENCH_DATA_DIR` overrides."""
+    """Run outputs (datasets, prediction stores, results, reports). `VLMBENCH_DATA_DIR` overrides."""
     return Path(os.environ.get("VLMBENCH_DATA_DIR", REPO_ROOT / ".vlmbench")).resolve()
 
 
 def registry_dir() -> Path:
-    """The YAML registries (`models/`, `tasks/`). `VLMBENCH_REGISTRY_DIR` overrides."""
+    """The folder holding both YAML registries, `models/` and `tasks/`. `VLMBENCH_REGISTRY_DIR` moves both."""
     return Path(os.environ.get("VLMBENCH_REGISTRY_DIR", REPO_ROOT / "registry")).resolve()
 
 
 def dagster_home() -> Path:
+    """The Dagster instance folder. `DAGSTER_HOME` overrides."""
     return Path(os.environ.get("DAGSTER_HOME", REPO_ROOT / ".dagster_home")).resolve()
+
+
+def release_repo() -> Path:
+    """The git repository whose `<package>/v<version>` tags the release sensor watches.
+    `VLMBENCH_RELEASE_REPO` overrides this checkout."""
+    return Path(os.environ.get("VLMBENCH_RELEASE_REPO", REPO_ROOT))

@@ -1,7 +1,8 @@
 import pytest
 
+from vlm_pipelines.answers import parse_order
 from vlm_pipelines.metrics import get_metric
-from vlm_pipelines.metrics.page_order import kendall_tau, parse_order, positional_accuracy, spearman_rho
+from vlm_pipelines.metrics.page_order import kendall_tau, positional_accuracy, spearman_rho
 
 
 def test_same_order_and_reversed_order():
@@ -29,21 +30,28 @@ def test_per_sample_forms_read_json_lists():
     assert get_metric("positional_accuracy")(prediction, reference) == 0.0
 
 
-def test_unparseable_prediction_scores_the_worst_value():
-    for text in ["pages 2, 0, 1", '{"order": [0, 1, 2]}', "[[0], [1]]"]:
-        assert get_metric("kendall_tau")(text, ["[0, 1, 2]"]) == -1.0
-        assert get_metric("spearman_rho")(text, ["[0, 1, 2]"]) == -1.0
+def test_an_unparseable_answer_scores_chance_not_a_reversed_order():
+    # Issue 7: every model got tau -1.000 because unparseable answers counted as reversed orders.
+    for text in ["pages 2, 0, 1", "[[0], [1]]", "I cannot tell", ""]:
+        assert get_metric("kendall_tau")(text, ["[0, 1, 2]"]) == 0.0
+        assert get_metric("spearman_rho")(text, ["[0, 1, 2]"]) == 0.0
         assert get_metric("positional_accuracy")(text, ["[0, 1, 2]"]) == 0.0
+    assert get_metric("kendall_tau")("[2, 1, 0]", ["[0, 1, 2]"]) == -1.0  # a real reversal still is one
 
 
-def test_a_prediction_that_is_not_a_permutation_gets_worst_tau_but_partial_positional_credit():
-    assert get_metric("kendall_tau")("[0, 1]", ["[0, 1, 2]"]) == -1.0
-    assert get_metric("kendall_tau")("[0, 1, 1]", ["[0, 1, 2]"]) == -1.0
+def test_a_prediction_that_is_not_a_permutation_gets_chance_tau_but_partial_positional_credit():
+    assert get_metric("kendall_tau")("[0, 1]", ["[0, 1, 2]"]) == 0.0
+    assert get_metric("kendall_tau")("[0, 1, 1]", ["[0, 1, 2]"]) == 0.0
     assert get_metric("positional_accuracy")("[0, 1]", ["[0, 1, 2]"]) == pytest.approx(2 / 3)
 
 
+def test_separated_integers_and_one_based_answers_are_read():
+    assert get_metric("kendall_tau")("2, 0, 1", ["[2, 0, 1]"]) == 1.0
+    assert get_metric("kendall_tau")("3 1 2", ["[2, 0, 1]"]) == 1.0  # 1-based
+
+
 def test_single_page_in_agreement_scores_one():
-    assert get_metric("kendall_tau")("[5]", ["[5]"]) == 1.0
+    assert get_metric("kendall_tau")("[0]", ["[0]"]) == 1.0
 
 
 def test_fenced_list_is_read():

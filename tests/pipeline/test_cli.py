@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from tests.pipeline.conftest import REPO_ROOT, run_cli
+from vlm_pipelines.tasks import ad_hoc_task_name
 
-DEMO_MINI = REPO_ROOT.parent / "shared" / "data" / "vlmhyperbench_sample" / "demo_mini"
+DEMO_MINI = REPO_ROOT / "data" / "vlmhyperbench_sample" / "demo_mini"
 
 
 def test_models_lists_every_id_with_package_and_availability(project_env) -> None:
@@ -65,13 +67,14 @@ def test_a_model_that_cannot_run_fails_with_how_to_fix_it(project_env) -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.skipif(not DEMO_MINI.exists(), reason=f"the shared sample data is not at {DEMO_MINI}")
 def test_run_ocr_rules_on_the_real_demo_mini_folder(project_env) -> None:
     result = run_cli(["run", "--model", "ocr-rules", "--dataset", str(DEMO_MINI)], project_env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| anls |" in result.stdout and "| 22 |" in result.stdout
-    report = Path(project_env["VLMBENCH_DATA_DIR"]) / "reports" / "demo_mini" / "ocr-rules" / "report.html"
+    task = ad_hoc_task_name(DEMO_MINI)
+    report = Path(project_env["VLMBENCH_DATA_DIR"]) / "reports" / task / "ocr-rules" / "report.html"
     assert report.exists()
+    assert f"Report: {report}" in result.stdout
 
 
 def test_demo_end_to_end_on_a_small_sample(project_env) -> None:
@@ -86,3 +89,10 @@ def test_demo_end_to_end_on_a_small_sample(project_env) -> None:
         assert f"| {model} |" in board
     for task in ("synth_vqa_en", "synth_vqa_ru", "synth_json_extraction_en", "synth_classification_en"):
         assert (data_dir / "reports" / task / "ocr-rules" / "report.html").exists()
+    # Issue 7: the closing comparison was a truncated polars repr.
+    assert "Paired comparison with the best model" in result.stdout and "| best | other |" in result.stdout
+    assert "shape: (" not in result.stdout
+    # Every demo task shows a real signal now: the OCR baseline gets the non-VQA tasks right.
+    board_json = json.loads((data_dir / "reports" / "leaderboard" / "leaderboard.json").read_text())
+    best = {section["task"]: section["best"] for section in board_json["sections"]}
+    assert best["synth_classification_en"] == best["synth_page_order_en"] == "ocr-rules"

@@ -72,19 +72,25 @@ def test_a_new_model_in_the_registry_is_a_new_partition(tmp_path: Path) -> None:
         ),
         (
             "- name: x\n  model: ocr-rules\n  batch_size: 0\n",
-            "[0].batch_size: Input should be greater than or equal to 1",
+            "[0]: model entry 'x': batch_size: Input should be greater than or equal to 1",
         ),
-        ("- name: x\n  modle: ocr-rules\n", "[0].modle: Extra inputs are not permitted"),
+        ("- name: x\n  modle: ocr-rules\n", "modle: Extra inputs are not permitted. Fix: remove 'modle'"),
         (
             "- name: x\n  model: ocr-rules\n- name: x\n  model: ocr-rules\n",
-            "[1].name: 'x' is already defined in",
+            "[1]: model name 'x' is already defined in",
         ),
+        (
+            "- name: x\n  model: no-such-model\n",
+            "[0]: model entry 'x': model: unknown model id 'no-such-model'. Fix: use a model id that "
+            "`vlmbench models` lists",
+        ),
+        ("- name: x\n  model: ocr-rules\n  model: ocr-smollm2\n", "key 'model' appears twice"),
     ],
 )
 def test_bad_model_entries_name_the_file_and_key(tmp_path: Path, entry: str, message: str) -> None:
     (tmp_path / "bad.yaml").write_text(entry)
     with pytest.raises(ModelRegistryError) as error:
-        load_model_registry(tmp_path)
+        load_model_registry(tmp_path).check()
     assert str(tmp_path / "bad.yaml") in str(error.value)
     assert message in str(error.value)
 
@@ -95,28 +101,25 @@ def test_partition_keys_are_sanitized() -> None:
 
 
 LOAD_DEFINITIONS = """
-import time, sys
-started = time.perf_counter()
+import sys
+import dagster
+before = set(sys.modules)
 import vlm_pipelines.definitions
-elapsed = time.perf_counter() - started
-heavy = [name for name in ("torch", "transformers", "matplotlib", "pandera", "chromadb") if name in sys.modules]
-print(elapsed, ",".join(heavy))
+ours = set(sys.modules) - before
+heavy = [name for name in HEAVY if name in sys.modules]
+print(len(ours), ",".join(heavy))
 """
+HEAVY = ("torch", "transformers", "matplotlib", "pandera", "chromadb", "polars", "numpy", "gradio", "vllm")
+# Loading the definitions adds 118 modules to dagster's own today (rapidfuzz, jinja2 and PIL are most
+# of them). The bound catches a heavy import without timing anything on a shared, noisy machine.
+MAX_MODULES_BEYOND_DAGSTER = 150
 
 
-def test_loading_the_definitions_takes_at_most_3_seconds_and_no_weights() -> None:
-    timings = []
-    for _ in range(3):
-        out = subprocess.run(
-            [sys.executable, "-c", LOAD_DEFINITIONS],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        elapsed, heavy = out.stdout.split()[0], (out.stdout.split() + [""])[1]
-        assert heavy == "", f"loading the definitions imported {heavy}"
-        timings.append(float(elapsed))
-    # The best of three: the first also compiles bytecode, and the machine is shared and noisy.
-    # Importing dagster alone takes about 2.4 s of it here.
-    assert min(timings) <= 3.0, timings
+def test_loading_the_definitions_imports_nothing_heavy_and_loads_no_weights() -> None:
+    script = f"HEAVY = {HEAVY!r}\n{LOAD_DEFINITIONS}"
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    count, heavy = (out.stdout.split() + [""])[:2]
+    assert heavy == "", f"loading the definitions imported {heavy}"
+    assert int(count) <= MAX_MODULES_BEYOND_DAGSTER, f"{count} modules beyond dagster's"

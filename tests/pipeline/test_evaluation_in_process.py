@@ -71,7 +71,7 @@ def test_scores_equal_the_metrics_recomputed_from_the_stored_answers(evaluated) 
     paths, entry, task = evaluated["paths"], evaluated["entry"], evaluated["task"]
     samples = load_dataset(task, paths)
     predictions = load_predictions(entry, task, paths)
-    scores = pl.read_parquet(next((paths.results / TASK / MODEL).glob("*/sample_metrics.parquet")))
+    scores = pl.read_parquet(next((paths.results / TASK / MODEL).glob("*/*/sample_metrics.parquet")))
     assert scores.height == samples.height == predictions.height == 24
 
     joined = samples.join(predictions.select("sample_id", "text"), on="sample_id").join(

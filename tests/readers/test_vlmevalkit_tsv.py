@@ -67,14 +67,14 @@ def test_bad_tsv_rows_are_quarantined(tmp_path: Path, make_png) -> None:
 
     result = read_dataset(tsv, image_cache_dir=cache)
 
-    assert result.samples["source_row"].to_list() == ["bench.tsv:1"]
+    assert result.samples["source_row"].to_list() == ["bench.tsv:2"]
     reasons = dict(zip(result.quarantine["source_row"], result.quarantine["reason"], strict=True))
-    assert reasons["bench.tsv:2"].startswith("empty answer")
-    assert reasons["bench.tsv:3"] == "image not found: no row with index '99' holds an image"
-    assert reasons["bench.tsv:4"].startswith("corrupt image")
-    assert reasons["bench.tsv:5"].startswith("corrupt image: image cell is not valid base64")
-    assert reasons["bench.tsv:6"] == "malformed row: expected 9 tab-separated columns, found 3"
-    assert json.loads(result.quarantine.filter(source_row="bench.tsv:2")["raw"][0])["answer"] == ""
+    assert reasons["bench.tsv:3"].startswith("empty answer")
+    assert reasons["bench.tsv:4"] == "image not found: no row with index '99' holds an image"
+    assert reasons["bench.tsv:5"].startswith("corrupt image")
+    assert reasons["bench.tsv:6"].startswith("corrupt image: image cell is not valid base64")
+    assert reasons["bench.tsv:7"] == "malformed row: expected 9 tab-separated columns, found 3"
+    assert json.loads(result.quarantine.filter(source_row="bench.tsv:3")["raw"][0])["answer"] == ""
     assert [path.parent for path in map(Path, result.samples["image_paths"].to_list()[0])] == [cache]
 
 

@@ -27,7 +27,7 @@ def test_demo_mini_gives_22_questions_over_4_images(sample_data: Path) -> None:
     assert first["question"] == "Напиши Серия и номер паспорта"
     assert first["answers"] == ["4 505 679 944"]  # the known spreadsheet corruption, kept as is
     assert first["split"] == "test_clean"
-    assert first["source_row"] == "annotation.csv:1"
+    assert first["source_row"] == "annotation.csv:2"
     assert json.loads(first["metadata"]) == {"bbox": [1420, 280, 1470, 750], "data_index": "1"}
     assert all(Path(path).is_absolute() and Path(path).is_file() for path in image_paths)
 
@@ -40,7 +40,7 @@ def test_snils_annotations_without_published_images_are_all_quarantined(sample_d
     assert all(reason.startswith("image not found") for reason in result.quarantine["reason"])
     first_raw = json.loads(result.quarantine["raw"][1])
     assert first_raw["answer"] == "Осипов"  # the refused row is kept whole
-    assert result.quarantine["source_row"][1] == "snils_dataset_annotations.csv:2"
+    assert result.quarantine["source_row"][1] == "snils_dataset_annotations.csv:3"
 
 
 def _copy_demo_with_rows(sample_data: Path, target: Path, reverse: bool) -> Path:
@@ -59,7 +59,7 @@ def test_sample_ids_and_dataset_hash_do_not_depend_on_row_order(sample_data: Pat
 
     assert set(reversed_rows.samples["sample_id"]) == set(original.samples["sample_id"])
     assert reversed_rows.dataset_hash == original.dataset_hash
-    assert reversed_rows.samples["source_row"][0] == "annotation.csv:1"
+    assert reversed_rows.samples["source_row"][0] == "annotation.csv:2"
     assert reversed_rows.samples["answers"].to_list()[0] == ["НПО «Зуев, Фадеев и Рогова»"]
 
 
@@ -100,17 +100,17 @@ def test_bad_rows_are_quarantined_with_reasons_and_good_rows_kept(tmp_path: Path
 
     result = read_dataset(folder)
 
-    assert result.samples["source_row"].to_list() == ["annotation.csv:1"]
+    assert result.samples["source_row"].to_list() == ["annotation.csv:2"]
     reasons = dict(zip(result.quarantine["source_row"], result.quarantine["reason"], strict=True))
-    assert reasons["annotation.csv:2"].startswith("corrupt image: images/broken.jpg")
-    assert reasons["annotation.csv:3"].startswith("image path escapes dataset folder: ../../etc/passwd")
-    assert reasons["annotation.csv:4"].startswith("image path escapes dataset folder")
-    assert reasons["annotation.csv:5"] == "image not found: images/missing.png"
-    assert reasons["annotation.csv:6"] == "empty question"
-    assert reasons["annotation.csv:7"].startswith("empty answer")
-    assert reasons["annotation.csv:8"] == "malformed row: expected 8 ';'-separated columns, found 7"
-    assert reasons["annotation.csv:9"].endswith("File name too long")
-    assert json.loads(result.quarantine.filter(source_row="annotation.csv:8")["raw"][0])["cells"][4] == "ACME"
+    assert reasons["annotation.csv:3"].startswith("corrupt image: images/broken.jpg")
+    assert reasons["annotation.csv:4"].startswith("image path escapes dataset folder: ../../etc/passwd")
+    assert reasons["annotation.csv:5"].startswith("image path escapes dataset folder")
+    assert reasons["annotation.csv:6"] == "image not found: images/missing.png"
+    assert reasons["annotation.csv:7"] == "empty question"
+    assert reasons["annotation.csv:8"].startswith("empty answer")
+    assert reasons["annotation.csv:9"] == "malformed row: expected 8 ';'-separated columns, found 7"
+    assert reasons["annotation.csv:10"].endswith("File name too long")
+    assert "ACME" in json.loads(result.quarantine.filter(source_row="annotation.csv:9")["raw"][0])["line"]
 
 
 def test_exact_duplicate_is_quarantined_and_conflicting_rows_get_suffixes(tmp_path: Path, write_png) -> None:
@@ -120,8 +120,8 @@ def test_exact_duplicate_is_quarantined_and_conflicting_rows_get_suffixes(tmp_pa
     forward = read_dataset(_write_csv(tmp_path / "data", [same, other_answer, same]))
     backward = read_dataset(_write_csv(tmp_path / "data", [other_answer, same, same]))
 
-    assert forward.quarantine["reason"].to_list() == ["duplicate row: same as annotation.csv:1"]
-    assert forward.quarantine["source_row"].to_list() == ["annotation.csv:3"]
+    assert forward.quarantine["reason"].to_list() == ["duplicate row: same as annotation.csv:2"]
+    assert forward.quarantine["source_row"].to_list() == ["annotation.csv:4"]
     ids = dict(zip(forward.samples["sample_id"], forward.samples["answers"].list.first(), strict=True))
     base = min(ids, key=len)
     assert ids == {base: "42", f"{base}-2": "43"}  # suffix follows the content ("42" < "43"), not the row

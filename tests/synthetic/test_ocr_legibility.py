@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
@@ -15,7 +14,7 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not on PATH")
+@pytest.mark.requires("tesseract")
 def test_tesseract_reads_most_values_of_a_clean_english_invoice(monkeypatch):
     pytesseract = pytest.importorskip("pytesseract")
     monkeypatch.setenv("OMP_THREAD_LIMIT", "1")

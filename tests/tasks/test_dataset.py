@@ -13,7 +13,7 @@ from vlm_pipelines.tasks import REPO_ROOT, TaskConfig, load_task_dataset, load_t
 def _task(**fields: object) -> TaskConfig:
     base = {
         "name": "t",
-        "dataset": {"path": "../shared/data/vlmhyperbench_sample/demo_mini"},
+        "dataset": {"path": "data/vlmhyperbench_sample/demo_mini"},
         "metrics": ["anls"],
     }
     return TaskConfig.model_validate(base | fields)

@@ -42,7 +42,7 @@ def test_shipped_registry_loads_every_task() -> None:
         "synth_vqa_ru",
     ]
     demo = tasks["demo_mini_vqa"]
-    assert demo.dataset.path == "../shared/data/vlmhyperbench_sample/demo_mini"
+    assert demo.dataset.path == "data/vlmhyperbench_sample/demo_mini"
     assert demo.metrics == ["anls", "exact_match", "cer"]
     assert demo.postprocess == ["strip_label", "normalize_whitespace"]
     assert demo.group_by == ["doc_type", "field_name"]
@@ -59,10 +59,11 @@ def test_bad_strategy_names_file_key_path_and_fix(tmp_path: Path) -> None:
     folder = _registry(tmp_path, {"bad.yaml": GOOD_TASK.format(name="bad") + "prompt:\n  strategy: magic\n"})
 
     with pytest.raises(TaskConfigError) as caught:
-        load_task_registry(folder)
+        load_task_registry(folder).check()
 
     message = str(caught.value)
-    assert "bad.yaml: task 'bad' is invalid" in message
+    assert "bad.yaml: task 'bad': prompt.strategy" in message
+    assert "\n" not in message  # one line
     assert "prompt.strategy: Input should be 'question', 'collection', 'template' or 'json_schema'" in message
     assert "Fix: use one of the values listed" in message
 
@@ -78,7 +79,7 @@ promt: {strategy: question}
     folder = _registry(tmp_path, {"many.yaml": text})
 
     with pytest.raises(TaskConfigError) as caught:
-        load_task_registry(folder)
+        load_task_registry(folder).check()
 
     message = str(caught.value)
     assert "name: String should match pattern" in message
@@ -113,7 +114,7 @@ def test_specific_mistakes_get_specific_messages(tmp_path: Path, extra: str, exp
     folder = _registry(tmp_path, {"t.yaml": text})
 
     with pytest.raises(TaskConfigError, match="t.yaml") as caught:
-        load_task_registry(folder)
+        load_task_registry(folder).check()
 
     assert expected in str(caught.value)
 
@@ -125,7 +126,7 @@ def test_dataset_needs_exactly_one_source(tmp_path: Path) -> None:
     folder = _registry(tmp_path, {"t.yaml": text})
 
     with pytest.raises(TaskConfigError, match="give exactly one of 'path'"):
-        load_task_registry(folder)
+        load_task_registry(folder).check()
 
 
 def test_duplicate_names_across_files_name_both_files(tmp_path: Path) -> None:
@@ -133,8 +134,8 @@ def test_duplicate_names_across_files_name_both_files(tmp_path: Path) -> None:
         tmp_path, {"a.yaml": GOOD_TASK.format(name="same"), "b.yaml": GOOD_TASK.format(name="same")}
     )
 
-    with pytest.raises(TaskConfigError, match=r"'same' is defined twice: in .*a\.yaml and in .*b\.yaml"):
-        load_task_registry(folder)
+    with pytest.raises(TaskConfigError, match=r"b\.yaml: task name 'same' is already defined in .*a\.yaml"):
+        load_task_registry(folder).check()
 
 
 def test_a_file_may_list_several_tasks_and_its_stem_does_not_matter(tmp_path: Path) -> None:
@@ -152,21 +153,23 @@ def test_a_file_may_list_several_tasks_and_its_stem_does_not_matter(tmp_path: Pa
 def test_yaml_problems_are_task_config_errors(tmp_path: Path) -> None:
     repeated = GOOD_TASK.format(name="t") + "metrics: [cer]\n"
     with pytest.raises(TaskConfigError, match="key 'metrics' appears twice"):
-        load_task_registry(_registry(tmp_path / "a", {"t.yaml": repeated}))
+        load_task_registry(_registry(tmp_path / "a", {"t.yaml": repeated})).check()
     with pytest.raises(TaskConfigError, match="not valid YAML"):
-        load_task_registry(_registry(tmp_path / "b", {"t.yaml": "name: [unclosed\n"}))
-    with pytest.raises(TaskConfigError, match="expected one task"):
-        load_task_registry(_registry(tmp_path / "c", {"t.yaml": "just a string\n"}))
+        load_task_registry(_registry(tmp_path / "b", {"t.yaml": "name: [unclosed\n"})).check()
+    with pytest.raises(TaskConfigError, match="expected one entry"):
+        load_task_registry(_registry(tmp_path / "c", {"t.yaml": "just a string\n"})).check()
 
 
 def test_task_for_dataset_detects_format_and_names_the_task(sample_data: Path) -> None:
     task = task_for_dataset(sample_data / "snils_json")
 
-    assert task.name == "snils_json"
+    assert task.name.startswith("snils_json-") and len(task.name) == len("snils_json-") + 6
     assert task.dataset.format == "json_fields"
     assert Path(task.dataset.path) == (sample_data / "snils_json").resolve()
     assert task.metrics == ["anls", "exact_match", "cer"]
-    assert task_for_dataset(sample_data / "demo_mini" / "annotation.csv", metrics=["cer"]).name == "demo_mini"
+    assert task_for_dataset(sample_data / "demo_mini" / "annotation.csv", metrics=["cer"]).name.startswith(
+        "demo_mini-"
+    )
     assert task_for_dataset(sample_data / "demo_mini", name="my-demo").name == "my-demo"
     with pytest.raises(TaskConfigError, match="name: String should match pattern"):
         task_for_dataset(sample_data / "demo_mini", name="a/b")
@@ -187,3 +190,45 @@ def test_known_metric_names_are_exactly_the_metrics_registry() -> None:
     from vlm_pipelines.tasks import KNOWN_METRICS
 
     assert sorted(KNOWN_METRICS) == sorted(list_metrics())
+
+
+def test_two_dataset_folders_with_the_same_name_get_different_tasks(
+    tmp_path: Path, sample_data: Path
+) -> None:
+    # Issue 7: two `--dataset` folders both called demo_mini overwrote each other's results.
+    import shutil
+
+    first, second = tmp_path / "a" / "demo_mini", tmp_path / "b" / "demo_mini"
+    shutil.copytree(sample_data / "demo_mini", first)
+    shutil.copytree(sample_data / "demo_mini", second)
+    assert task_for_dataset(first).name != task_for_dataset(second).name
+    assert task_for_dataset(first).name == task_for_dataset(first).name  # stable
+
+
+def test_a_broken_task_file_leaves_the_other_tasks_loadable(tmp_path: Path) -> None:
+    # Issue 7: one bad task YAML broke unrelated commands.
+    folder = _registry(
+        tmp_path,
+        {
+            "good.yaml": GOOD_TASK.format(name="good"),
+            "bad.yaml": GOOD_TASK.format(name="bad") + "metrics: [x]\n",
+        },
+    )
+    registry = load_task_registry(folder)
+    assert list(registry) == ["good"]
+    assert len(registry.errors) == 1 and "bad.yaml" in str(registry.errors[0])
+    assert registry.require("good").name == "good"
+    with pytest.raises(TaskConfigError, match="key 'metrics' appears twice"):
+        registry.require("bad")
+
+
+def test_registry_dir_moves_the_tasks_and_the_models_together(tmp_path: Path, monkeypatch) -> None:
+    # Issue 7: VLMBENCH_REGISTRY_DIR moved the models but not the tasks.
+    from vlm_pipelines.model_registry import load_model_registry
+
+    _registry(tmp_path, {"only.yaml": GOOD_TASK.format(name="only")})
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.yaml").write_text("- name: mine\n  model: ocr-rules\n")
+    monkeypatch.setenv("VLMBENCH_REGISTRY_DIR", str(tmp_path))
+    assert list(load_task_registry()) == ["only"]
+    assert list(load_model_registry()) == ["mine"]

@@ -1,20 +1,13 @@
 """Re-evaluation: a sensor on model-package release tags, and an (off by default) schedule."""
 
 import json
-import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import dagster as dg
 
 from vlm_pipelines import settings
 from vlm_pipelines.defs.partitions import evaluation_partition_key
 from vlm_pipelines.model_registry import EvaluatedModel
-
-
-def release_repo() -> Path:
-    """The git repository whose tags are watched; `VLMBENCH_RELEASE_REPO` overrides this one."""
-    return Path(os.environ.get("VLMBENCH_RELEASE_REPO", settings.REPO_ROOT))
 
 
 def models_by_package(models: Mapping[str, EvaluatedModel]) -> dict[str, list[str]]:
@@ -41,7 +34,7 @@ def build_release_tag_sensor(
         from vlm_pipelines.release_tags import list_release_tags, new_release_tags
 
         seen = set(json.loads(context.cursor)) if context.cursor else set()
-        tags = list_release_tags(release_repo())
+        tags = list_release_tags(settings.release_repo())
         fresh = new_release_tags(tags, seen)
         if not fresh:
             return dg.SkipReason(f"no new release tags ({len(tags)} known)")

@@ -69,23 +69,35 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
         ],
     )
     def dataset(context: dg.AssetExecutionContext, evaluation: EvaluationSettings):
-        from vlm_pipelines.aggregate import to_markdown
-        from vlm_pipelines.evaluation import prepare_dataset
-        from vlm_pipelines.schemas import SampleSchema
-        from vlm_pipelines.table_schemas import schema_problems
+        from vlm_pipelines.evaluation import DatasetError, prepare_dataset
+        from vlm_pipelines.reports.tables import markdown_table
 
         task = tasks[context.partition_key]
         paths = evaluation.paths()
-        result = prepare_dataset(task, paths, evaluation.max_samples)
+        try:
+            result, checks = prepare_dataset(
+                task, paths, evaluation.max_samples, evaluation.max_quarantine_share
+            )
+        except DatasetError as error:
+            raise dg.Failure(description=str(error)) from None
         samples, quarantine = result.samples, result.quarantine
-        total = samples.height + quarantine.height
-        share = quarantine.height / total if total else 0.0
+        reasons = result.quarantine_reasons()
+        reasons_table = dg.MetadataValue.md(
+            "\n".join(
+                ["| reason | rows |", "| :--- | ---: |", *(f"| {r} | {n} |" for r, n in reasons.items())]
+            )
+            if reasons
+            else "none"
+        )
         yield dg.MaterializeResult(
             asset_key="dataset",
             data_version=dg.DataVersion(result.dataset_hash[:16]),
             metadata={
                 "rows": samples.height,
+                "records read": result.records,
                 "quarantined": quarantine.height,
+                "quarantine reasons": reasons_table,
+                "encoding": result.encoding or "binary",
                 "doc_types": ", ".join(sorted(set(samples["doc_type"].to_list()))),
                 "fields": ", ".join(sorted(set(samples["field_name"].to_list()))),
                 "dataset_hash": result.dataset_hash,
@@ -93,7 +105,7 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
                 "source": str(result.source),
                 "path": dg.MetadataValue.path(str(paths.dataset(task.name) / "samples.parquet")),
                 "preview": dg.MetadataValue.md(
-                    to_markdown(
+                    markdown_table(
                         samples.select("sample_id", "doc_type", "field_name", "question", "answers").head(10)
                     )
                 ),
@@ -103,25 +115,31 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
             asset_key="dataset_quarantine",
             metadata={
                 "rows": quarantine.height,
-                "share": share,
-                "reasons": dg.MetadataValue.md(
-                    to_markdown(quarantine.group_by("reason").len().sort("reason"))
+                "share": quarantine.height / max(result.records, 1),
+                "reasons": reasons_table,
+                "preview": dg.MetadataValue.md(
+                    markdown_table(quarantine.select("source_row", "reason").head(20))
                 )
                 if quarantine.height
                 else "none",
             },
         )
-        yield _check_from_problems("schema", "dataset", schema_problems(samples, SampleSchema))
-        yield dg.AssetCheckResult(
-            check_name="quarantine_share",
-            asset_key="dataset",
-            passed=share <= evaluation.max_quarantine_share,
-            metadata={
-                "share": share,
-                "bound": evaluation.max_quarantine_share,
-                "quarantined": quarantine.height,
-            },
-        )
+        for check in checks:
+            yield dg.AssetCheckResult(
+                check_name=check.name,
+                asset_key="dataset",
+                passed=check.passed,
+                description=check.summary,
+                metadata={
+                    "summary": check.summary,
+                    **{
+                        key: value
+                        if not isinstance(value, list)
+                        else dg.MetadataValue.md("\n".join(f"- {item}" for item in value) or "none")
+                        for key, value in check.metadata.items()
+                    },
+                },
+            )
 
     @dg.asset(
         partitions_def=by_model_and_task,
@@ -145,28 +163,32 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
     def predictions(context: dg.AssetExecutionContext, evaluation: EvaluationSettings):
         import polars as pl
 
-        from vlm_pipelines.evaluation import load_dataset, predict
+        from vlm_pipelines.evaluation import DatasetError, ModelNotRunnableError, load_dataset, predict
         from vlm_pipelines.inference import speed_summary
         from vlm_pipelines.table_schemas import PredictionSchema, schema_problems
 
         entry, task = entry_and_task(context)
         paths = evaluation.paths()
-        run, key = predict(
-            entry,
-            task,
-            paths,
-            batch_size=evaluation.batch_size,
-            on_progress=lambda progress: context.log.info(
-                f"{entry.name} on {task.name}: {progress.describe()}"
-            ),
-        )
+        try:
+            predicted = predict(
+                entry,
+                task,
+                paths,
+                batch_size=evaluation.batch_size,
+                on_progress=lambda progress: context.log.info(
+                    f"{entry.name} on {task.name}: {progress.describe()}"
+                ),
+            )
+        except (DatasetError, ModelNotRunnableError) as error:
+            raise dg.Failure(description=str(error)) from None
+        run, key = predicted.run, predicted.key
         frame = run.predictions
         expected = load_dataset(task, paths)["sample_id"]
         missing = expected.filter(~expected.is_in(frame["sample_id"].to_list())).to_list()
         speed = speed_summary(frame)
         context.log.info(
             f"{entry.name} on {task.name}: {run.computed} computed, {run.reused} reused, "
-            f"{int(speed['failures'])} failed, {run.samples_per_s:.2f} samples/s"
+            f"{int(speed['failures'])} failed; {predicted.speed.describe()}"
         )
         yield dg.MaterializeResult(
             data_version=dg.DataVersion(
@@ -174,10 +196,12 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
             ),
             metadata={
                 **{name: float(value) for name, value in speed.items()},
-                "samples_per_s": run.samples_per_s,
-                "computed": run.computed,
+                **{f"run_{name}": value for name, value in predicted.speed.as_dict().items()},
                 "reused": run.reused,
                 **key.as_dict(),
+                "resolved": predicted.resolution.summary() or "nothing to resolve",
+                "limitations": " | ".join(predicted.resolution.limitations) or "none",
+                "generation": dg.MetadataValue.json(predicted.config.model_dump(mode="json")),
                 "path": dg.MetadataValue.path(str(paths.predictions(entry.name, task.name))),
                 "failures_preview": dg.MetadataValue.md(
                     "\n".join(
@@ -204,8 +228,9 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
         description="Per-sample scores after post-processing, with provenance columns.",
     )
     def sample_metrics(context: dg.AssetExecutionContext, evaluation: EvaluationSettings):
-        from vlm_pipelines.aggregate import group_scores, to_markdown
+        from vlm_pipelines.aggregate import group_scores
         from vlm_pipelines.evaluation import score
+        from vlm_pipelines.reports.tables import markdown_table
         from vlm_pipelines.table_schemas import ScoreSchema, schema_problems
 
         entry, task = entry_and_task(context)
@@ -218,7 +243,7 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
                 **means,
                 "samples": scores.height,
                 "failed": int(scores["failed"].sum()),
-                "overall": dg.MetadataValue.md(to_markdown(overall)),
+                "overall": dg.MetadataValue.md(markdown_table(overall)),
                 **{
                     k: str(first.get(k, ""))
                     for k in ("package_version", "dataset_hash", "prompt_hash", "config_hash")
@@ -236,8 +261,8 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
     def task_report(
         context: dg.AssetExecutionContext, evaluation: EvaluationSettings
     ) -> dg.MaterializeResult:
-        from vlm_pipelines.aggregate import to_markdown
-        from vlm_pipelines.evaluation import load_scores
+        from vlm_pipelines.evaluation import dataset_record, load_scores, result_notes
+        from vlm_pipelines.reports.tables import markdown_table
         from vlm_pipelines.reports.task_report import build_task_report, png_data_uri
         from vlm_pipelines.results import latest_results
 
@@ -260,12 +285,15 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
             group_by=list(task.group_by),
             out_dir=paths.report(entry.name, task.name),
             speed=speed,
+            notes=result_notes(scores, dataset_record(task.name, paths)),
         )
-        metadata = {name: dg.MetadataValue.md(to_markdown(table)) for name, table in report.tables.items()}
+        metadata = {name: dg.MetadataValue.md(markdown_table(table)) for name, table in report.tables.items()}
+        metadata["summary"] = report.summary
+        metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {note}" for note in report.notes) or "none")
         metadata["plots"] = dg.MetadataValue.md(
-            "\n\n".join(f"![{plot.stem}]({png_data_uri(plot)})" for plot in report.plots)
+            "\n\n".join(f"![{plot.stem}]({png_data_uri(plot)})" for plot in report.plots.values())
         )
-        metadata["worst samples"] = dg.MetadataValue.md(to_markdown(report.worst))
+        metadata["worst samples"] = dg.MetadataValue.md(markdown_table(report.worst))
         metadata["html"] = dg.MetadataValue.path(str(report.html_path))
         metadata["markdown"] = dg.MetadataValue.path(str(report.markdown_path))
         return dg.MaterializeResult(metadata=metadata)

@@ -19,24 +19,28 @@ def build_leaderboard_asset(tasks: Mapping) -> dg.AssetsDefinition:
         description="Quality with CIs, paired comparison with the best model, speed, and history by version.",
     )
     def leaderboard(evaluation: EvaluationSettings) -> dg.MaterializeResult:
-        from vlm_pipelines.aggregate import to_markdown
+        from vlm_pipelines.evaluation import dataset_record
         from vlm_pipelines.reports.leaderboard import build_leaderboard
+        from vlm_pipelines.reports.tables import markdown_table
         from vlm_pipelines.reports.task_report import png_data_uri
 
         paths = evaluation.paths()
         board = build_leaderboard(
-            paths.results, paths.leaderboard, {name: list(task.metrics) for name, task in tasks.items()}
+            paths.results,
+            paths.leaderboard,
+            {name: list(task.metrics) for name, task in tasks.items()},
+            lambda name: dataset_record(name, paths),
         )
         return dg.MaterializeResult(
             metadata={
-                "leaderboard": dg.MetadataValue.md(board.console_table()),
-                "paired comparisons": dg.MetadataValue.md(to_markdown(board.comparisons)),
-                "history": dg.MetadataValue.md(to_markdown(board.history)),
+                "leaderboard": dg.MetadataValue.md(board.console_text()),
+                "history": dg.MetadataValue.md(markdown_table(board.history)),
                 "plots": dg.MetadataValue.md(
                     "\n\n".join(f"![{p.stem}]({png_data_uri(p)})" for p in board.plots)
                 ),
                 "html": dg.MetadataValue.path(str(board.html_path)),
-                "entries": board.table.height,
+                "entries": sum(section.table.height for section in board.sections),
+                "json": dg.MetadataValue.path(str(board.json_path)),
             }
         )
 

@@ -15,7 +15,7 @@ class EvaluationSettings(dg.ConfigurableResource):
     data_dir: str = ""
     max_samples: int | None = None  # cap per task, on top of the task's own `max_samples`
     batch_size: int | None = None  # overrides the model entry's batch size
-    max_quarantine_share: float = 0.2
+    max_quarantine_share: float = 0.2  # the same bound as evaluation.DEFAULT_MAX_QUARANTINE_SHARE
 
     def paths(self):
         from vlm_pipelines.evaluation import EvaluationPaths

@@ -1,7 +1,7 @@
 """Key-information extraction scored field by field on JSON objects.
 
-- ``parse_json_object`` reads a prediction: a bare JSON object, or one inside a Markdown code fence
-  (```json ... ```; prose around the fence and a missing closing fence are tolerated).
+- ``parse_json_object`` reads a prediction with the project's one extractor (`vlm_pipelines.answers`): a
+  bare JSON object, one inside a Markdown code fence (closed or not), or one inside prose.
 - Nested objects and arrays are flattened to dotted paths: ``{"a": {"b": [1, 2]}}`` has the fields
   ``a.b.0`` and ``a.b.1``. ``null``, ``{}`` and ``[]`` mean "absent" and produce no field.
 - A field counts as matched when it is present on both sides and its values match under the rule:
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any, Literal, TypedDict
 
+from vlm_pipelines.answers import extract_json_object
 from vlm_pipelines.metrics.error_rates import character_error_rate
-from vlm_pipelines.metrics.json_text import load_fenced_json
 from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
 from vlm_pipelines.metrics.text_match import normalize_text
 
@@ -38,9 +38,8 @@ class FieldScores(TypedDict):
 
 
 def parse_json_object(text: str) -> dict[str, Any] | None:
-    """The JSON object in `text` (optionally fenced), or None if there is none."""
-    value = load_fenced_json(text)
-    return value if isinstance(value, dict) else None
+    """The JSON object in `text` (fenced or in prose; see `vlm_pipelines.answers`), or None."""
+    return extract_json_object(text)
 
 
 def flatten_fields(obj: dict[str, Any]) -> dict[str, Any]:

@@ -4,12 +4,14 @@ The structured functions take two sequences of item ids (page numbers, block ids
 - ``kendall_tau`` and ``spearman_rho`` (scipy.stats) compare, item by item, the position in the
   reference with the position in the prediction: 1.0 same order, -1.0 reversed. They need the
   prediction to be a permutation of the reference; anything else (missing, extra or repeated items)
-  scores the worst value, -1.0. One-item orders score 1.0 when they agree.
+  scores `UNPARSED_CORRELATION`. One-item orders score 1.0 when they agree.
 - ``positional_accuracy``: share of reference positions holding the right item; it works on any list.
 
-The registered per-sample metrics read JSON list strings such as ``"[2, 0, 1]"`` (code fences allowed).
-An unparseable prediction, or one that is not a list of numbers/strings, scores the worst value:
--1.0 for tau and rho, 0.0 for positional accuracy. An unparseable reference raises ValueError.
+The registered per-sample metrics read the order with `vlm_pipelines.answers.parse_order` (a JSON list or
+separated integers, 0- or 1-based). An answer that is no permutation of the pages scores 0.0 on tau and
+rho - the expected value of a random order, so a model that fails to answer is not scored as if it had
+reversed the pages - and 0.0 on positional accuracy; the task's parse rate shows such answers apart.
+An unparseable reference raises ValueError.
 """
 
 from __future__ import annotations
@@ -17,16 +19,16 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from vlm_pipelines.metrics.json_text import load_fenced_json
+from vlm_pipelines.answers import extract_json, parse_order, read_integers
 from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
 
-WORST_CORRELATION = -1.0
+# The score of an answer that is not a permutation of the pages: a random order's expected correlation.
+UNPARSED_CORRELATION = 0.0
 
 
-def parse_order(text: str) -> list[Hashable] | None:
-    """The JSON list of numbers/strings in `text`, or None."""
-    value = load_fenced_json(text)
-    if not isinstance(value, list) or not all(isinstance(item, int | float | str) for item in value):
+def _reference_order(text: str) -> list[Hashable] | None:
+    value = extract_json(text, list)
+    if value is None or not all(isinstance(item, int | float | str) for item in value):
         return None
     return value
 
@@ -52,7 +54,7 @@ def _correlation(
 ) -> float:
     positions = _predicted_positions(predicted_order, reference_order)
     if positions is None:
-        return WORST_CORRELATION
+        return UNPARSED_CORRELATION
     if len(positions) < 2:
         return 1.0
     return float(correlate(range(len(positions)), positions).statistic)
@@ -82,16 +84,22 @@ def positional_accuracy(predicted_order: Sequence[Hashable], reference_order: Se
 
 
 def _per_sample(
-    order_metric: Callable[[Sequence[Hashable], Sequence[Hashable]], float], worst: float
+    order_metric: Callable[[Sequence[Hashable], Sequence[Hashable]], float],
+    worst: float,
+    partial_lists: bool = False,
 ) -> Callable[[str, list[str]], float]:
+    """A per-sample form; with `partial_lists` a list that is no permutation is scored as written."""
+
     def score(prediction: str, references: str | Sequence[str]) -> float:
         reference_orders = []
         for text in as_reference_list(references):
-            order = parse_order(text)
+            order = _reference_order(text)
             if order is None:
                 raise ValueError(f"reference is not a JSON list: {text[:80]!r}")
             reference_orders.append(order)
-        predicted = parse_order(prediction)
+        predicted = parse_order(prediction, len(reference_orders[0]))
+        if predicted is None and partial_lists:
+            predicted = read_integers(prediction)
         if predicted is None:
             return worst
         return max(order_metric(predicted, ref) for ref in reference_orders)
@@ -102,27 +110,27 @@ def _per_sample(
 KENDALL_TAU = register_metric(
     Metric(
         name="kendall_tau",
-        description="Kendall's tau of a predicted JSON order vs the reference; -1 if unparseable or not a permutation.",
+        description="Kendall's tau of the predicted page order vs the reference; 0 (chance) if no permutation.",
         higher_is_better=True,
-        score_fn=_per_sample(kendall_tau, WORST_CORRELATION),
-        worst_value=WORST_CORRELATION,
+        score_fn=_per_sample(kendall_tau, UNPARSED_CORRELATION),
+        worst_value=UNPARSED_CORRELATION,
     )
 )
 SPEARMAN_RHO = register_metric(
     Metric(
         name="spearman_rho",
-        description="Spearman's rho of a predicted JSON order vs the reference; -1 if unparseable or not a permutation.",
+        description="Spearman's rho of the predicted page order vs the reference; 0 (chance) if no permutation.",
         higher_is_better=True,
-        score_fn=_per_sample(spearman_rho, WORST_CORRELATION),
-        worst_value=WORST_CORRELATION,
+        score_fn=_per_sample(spearman_rho, UNPARSED_CORRELATION),
+        worst_value=UNPARSED_CORRELATION,
     )
 )
 POSITIONAL_ACCURACY = register_metric(
     Metric(
         name="positional_accuracy",
-        description="Share of positions where the predicted JSON order has the reference item; 0 if unparseable.",
+        description="Share of positions where the predicted order has the reference item; 0 if no permutation.",
         higher_is_better=True,
-        score_fn=_per_sample(positional_accuracy, 0.0),
+        score_fn=_per_sample(positional_accuracy, 0.0, partial_lists=True),
         worst_value=0.0,
     )
 )

@@ -48,9 +48,13 @@ def _resolve(path_text: str, repo_root: Path, task: TaskConfig, key: str) -> Pat
 
 
 def prompt_hash(task: TaskConfig, repo_root: Path) -> str:
-    """sha256 over the strategy and its full configuration content (files by their bytes)."""
+    """sha256 over the strategy and its full configuration content (files by their bytes), plus the task's
+    answer type and labels: pipeline models receive those as request hints."""
     spec = task.prompt
     content: dict[str, Any] = {"strategy": spec.strategy, "system_prompt": spec.system_prompt or ""}
+    if task.answer_type != "text" or task.labels:
+        content["answer_type"] = task.answer_type
+        content["labels"] = task.labels
     if spec.strategy == "collection" and spec.collection is not None:
         collection = _resolve(spec.collection, repo_root, task, "prompt.collection")
         content["collection_sha256"] = hashlib.sha256(collection.read_bytes()).hexdigest()

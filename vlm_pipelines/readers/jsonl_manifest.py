@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vlm_pipelines.readers.delimited import physical_lines, read_text
 from vlm_pipelines.readers.normalize import (
     DEFAULT_SPLIT,
     REASON_MALFORMED,
@@ -79,27 +80,26 @@ def read(path: Path, image_cache_dir: Path | None = None) -> ReadResult:
     """Reads `path` (the .jsonl, or a folder holding `manifest.jsonl`). `image_cache_dir` is unused."""
     manifest = path / MANIFEST_FILE if path.is_dir() else path
     assembler = SampleAssembler(manifest.parent)
-    with manifest.open(encoding="utf-8-sig") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            source_row = f"{manifest.name}:{line_number}"
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                assembler.reject(
-                    source_row, REASON_MALFORMED, {"line": line.rstrip("\n")}, f"invalid JSON: {error}"
-                )
-                continue
-            if not isinstance(record, dict):
-                assembler.reject(
-                    source_row, REASON_MALFORMED, {"line": line.rstrip("\n")}, "not a JSON object"
-                )
-                continue
-            try:
-                draft = _draft(source_row, record)
-            except RowRejected as rejected:
-                assembler.reject(source_row, rejected.reason, record, rejected.detail)
-                continue
-            assembler.add(draft)
-    return assembler.result(FORMAT, manifest)
+    decoded = read_text(manifest)
+    # One record per line: a bad line is quarantined with its number, the lines after it are read.
+    for line_number, line in enumerate(physical_lines(decoded.text), start=1):
+        if not line.strip():
+            continue
+        source_row = f"{manifest.name}:{line_number}"
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            assembler.reject(
+                source_row, REASON_MALFORMED, {"line": line.rstrip("\n")}, f"invalid JSON: {error}"
+            )
+            continue
+        if not isinstance(record, dict):
+            assembler.reject(source_row, REASON_MALFORMED, {"line": line.rstrip("\n")}, "not a JSON object")
+            continue
+        try:
+            draft = _draft(source_row, record)
+        except RowRejected as rejected:
+            assembler.reject(source_row, rejected.reason, record, rejected.detail)
+            continue
+        assembler.add(draft)
+    return assembler.result(FORMAT, manifest, encoding=decoded.encoding)

@@ -223,7 +223,10 @@ class SampleAssembler:
             return RowRejected(rejected.reason, f"{reference}: {rejected.detail}")
         return hashlib.sha256(data).hexdigest()
 
-    def result(self, format_name: str, source: Path) -> ReadResult:
+    def result(self, format_name: str, source: Path, encoding: str | None = None) -> ReadResult:
+        """The validated tables. Every record offered (`add` or `reject`) ends up in exactly one of
+        them, so `samples + quarantine == records`."""
+        records = len(self._accepted) + len(self._quarantine)
         rows: list[tuple[int, dict[str, Any]]] = []
         by_key: dict[str, list[_Accepted]] = {}
         for accepted in self._accepted:
@@ -252,7 +255,15 @@ class SampleAssembler:
         quarantine = QuarantineSchema.validate(
             pl.DataFrame(self._quarantine, schema=QUARANTINE_POLARS_SCHEMA, orient="row")
         )
-        return ReadResult(samples=samples, quarantine=quarantine, format=format_name, source=source)
+        assert samples.height + quarantine.height == records, (samples.height, quarantine.height, records)
+        return ReadResult(
+            samples=samples,
+            quarantine=quarantine,
+            format=format_name,
+            source=source,
+            records=records,
+            encoding=encoding,
+        )
 
 
 def _sample_row(sample_id: str, accepted: _Accepted) -> dict[str, Any]:

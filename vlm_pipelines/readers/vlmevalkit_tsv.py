@@ -14,12 +14,11 @@ from __future__ import annotations
 import ast
 import base64
 import binascii
-import csv
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
+from vlm_pipelines.readers.delimited import header_cells, physical_lines, read_text, split_rows
 from vlm_pipelines.readers.normalize import (
     DEFAULT_SPLIT,
     REASON_CORRUPT_IMAGE,
@@ -114,7 +113,7 @@ class _ImageResolver:
 
 
 def _check_header(tsv_path: Path, header: list[str] | None) -> list[str]:
-    if header is None:
+    if not header:
         raise ValueError(f"{tsv_path}: empty file, expected a VLMEvalKit TSV header")
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if "image" not in header and "image_path" not in header:
@@ -130,28 +129,25 @@ def _check_header(tsv_path: Path, header: list[str] | None) -> list[str]:
 def read(path: Path, image_cache_dir: Path | None = None) -> ReadResult:
     """Reads the TSV at `path`; decoded images go to `image_cache_dir` (default `<tsv folder>/.images`)."""
     tsv_path = path
-    csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
-    # csv (not polars): every cell stays a string, and a row with the wrong number of cells can be
-    # quarantined instead of polars padding it with nulls or failing the whole file.
-    with tsv_path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        header = _check_header(tsv_path, next(reader, None))
-        lines = [(number, cells) for number, cells in enumerate(reader, start=1) if cells]
+    # Every cell stays a string, and a row with the wrong number of cells (or an unbalanced quote) is
+    # quarantined with its line number instead of polars padding it or swallowing the rows after it.
+    decoded = read_text(tsv_path)
+    text_lines = physical_lines(decoded.text)
+    header = _check_header(tsv_path, header_cells(text_lines[0], "\t") if text_lines else None)
+    lines = list(split_rows(text_lines[1:], "\t", len(header)))
 
     cache_dir = image_cache_dir if image_cache_dir is not None else tsv_path.parent / DEFAULT_CACHE_FOLDER
     assembler = SampleAssembler(tsv_path.parent, cache_dir)
     rows: list[tuple[str, dict[str, str]]] = []
-    for number, cells in lines:
-        source_row = f"{tsv_path.name}:{number}"
-        if len(cells) != len(header):
+    for row in lines:
+        source_row = f"{tsv_path.name}:{row.line}"
+        if row.cells is None:
+            cells = row.text.split("\t")
             assembler.reject(
-                source_row,
-                REASON_MALFORMED,
-                {"cells": [_abbreviated(cell) for cell in cells]},
-                f"expected {len(header)} tab-separated columns, found {len(cells)}",
+                source_row, REASON_MALFORMED, {"cells": [_abbreviated(cell) for cell in cells]}, row.problem
             )
             continue
-        rows.append((source_row, dict(zip(header, cells, strict=True))))
+        rows.append((source_row, dict(zip(header, row.cells, strict=True))))
 
     resolver = _ImageResolver({row["index"]: row.get("image", "") for _, row in rows})
     for source_row, row in rows:
@@ -183,4 +179,4 @@ def read(path: Path, image_cache_dir: Path | None = None) -> ReadResult:
                 metadata=metadata,
             )
         )
-    return assembler.result(FORMAT, tsv_path)
+    return assembler.result(FORMAT, tsv_path, encoding=decoded.encoding)

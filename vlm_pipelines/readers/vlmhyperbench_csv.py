@@ -1,4 +1,5 @@
-"""VLMHyperBench v0.1 annotation CSV: `;`-separated UTF-8 with a BOM, one row per (image, field).
+"""VLMHyperBench v0.1 annotation CSV: `;`-separated (UTF-8 with a BOM, or cp1251 and the like, detected),
+one row per (image, field). A malformed row is quarantined with its line number (see `delimited`).
 
 Columns: data_index;split;image_path;question;answer;doc_class;question_type;answer_bbox.
 `image_path` is relative to the CSV's folder; `doc_class` becomes doc_type, `question_type` field_name.
@@ -6,10 +7,10 @@ Columns: data_index;split;image_path;question;answer;doc_class;question_type;ans
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
+from vlm_pipelines.readers.delimited import header_cells, physical_lines, read_text, split_rows
 from vlm_pipelines.readers.normalize import (
     REASON_MALFORMED,
     LocalImage,
@@ -33,13 +34,12 @@ COLUMNS: tuple[str, ...] = (
 
 
 def has_header(csv_path: Path) -> bool:
-    """True when the file's first line is the v0.1 header (with or without a BOM)."""
+    """True when the file's first line is the v0.1 header (with or without a BOM, in any encoding)."""
     try:
-        with csv_path.open(encoding="utf-8-sig", newline="") as handle:
-            header = next(csv.reader(handle, delimiter=";"), None)
-    except (OSError, UnicodeDecodeError):
+        lines = physical_lines(read_text(csv_path).text)
+    except (OSError, ValueError):
         return False
-    return header is not None and tuple(cell.strip() for cell in header) == COLUMNS
+    return bool(lines) and tuple(header_cells(lines[0], ";")) == COLUMNS
 
 
 def _parse_bbox(text: str) -> dict[str, object]:
@@ -55,42 +55,32 @@ def _parse_bbox(text: str) -> dict[str, object]:
 def read(path: Path, image_cache_dir: Path | None = None) -> ReadResult:
     """Reads `path` (the CSV, or a folder holding `annotation.csv`). `image_cache_dir` is unused."""
     csv_path = path / ANNOTATION_FILE if path.is_dir() else path
+    decoded = read_text(csv_path)
+    lines = physical_lines(decoded.text)
+    header = header_cells(lines[0], ";") if lines else []
+    if tuple(header) != COLUMNS:
+        raise ValueError(
+            f"{csv_path}: first line {lines[0][:200] if lines else ''!r} is not the VLMHyperBench v0.1 header "
+            f"{';'.join(COLUMNS)!r}"
+        )
     assembler = SampleAssembler(csv_path.parent)
-    try:
-        with csv_path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, delimiter=";")
-            header = next(reader, None)
-            if header is None or tuple(cell.strip() for cell in header) != COLUMNS:
-                raise ValueError(
-                    f"{csv_path}: first line {header!r} is not the VLMHyperBench v0.1 header "
-                    f"{';'.join(COLUMNS)!r}"
-                )
-            for line_number, cells in enumerate(reader, start=1):
-                if not cells:  # a blank line holds no row
-                    continue
-                source_row = f"{csv_path.name}:{line_number}"
-                if len(cells) != len(COLUMNS):
-                    assembler.reject(
-                        source_row,
-                        REASON_MALFORMED,
-                        {"cells": cells},
-                        f"expected {len(COLUMNS)} ';'-separated columns, found {len(cells)}",
-                    )
-                    continue
-                row = dict(zip(COLUMNS, cells, strict=True))
-                assembler.add(
-                    RowDraft(
-                        source_row=source_row,
-                        raw=row,
-                        images=[LocalImage(row["image_path"])],
-                        question=row["question"],
-                        answers=[row["answer"]],
-                        doc_type=row["doc_class"],
-                        field_name=row["question_type"],
-                        split=row["split"],
-                        metadata={"data_index": row["data_index"], **_parse_bbox(row["answer_bbox"])},
-                    )
-                )
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{csv_path}: not UTF-8 text ({error})") from error
-    return assembler.result(FORMAT, csv_path)
+    for row in split_rows(lines[1:], ";", len(COLUMNS)):
+        source_row = f"{csv_path.name}:{row.line}"
+        if row.cells is None:
+            assembler.reject(source_row, REASON_MALFORMED, {"line": row.text}, row.problem)
+            continue
+        cells = dict(zip(COLUMNS, row.cells, strict=True))
+        assembler.add(
+            RowDraft(
+                source_row=source_row,
+                raw=cells,
+                images=[LocalImage(cells["image_path"])],
+                question=cells["question"],
+                answers=[cells["answer"]],
+                doc_type=cells["doc_class"],
+                field_name=cells["question_type"],
+                split=cells["split"],
+                metadata={"data_index": cells["data_index"], **_parse_bbox(cells["answer_bbox"])},
+            )
+        )
+    return assembler.result(FORMAT, csv_path, encoding=decoded.encoding)

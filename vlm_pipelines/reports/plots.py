@@ -25,7 +25,9 @@ def bar_with_ci(table: pl.DataFrame, label_column: str, title: str, path: Path) 
     upper = table["ci_high"].to_numpy() - means
     height = max(2.0, 0.35 * len(labels) + 1.0)
     figure, axis = plt.subplots(figsize=(7, height))
-    axis.barh(range(len(labels)), means, xerr=[lower, upper], color="#4c78a8", ecolor="#333", capsize=3)
+    # Asymmetric errors as nested lists: a (2, n) numpy array trips a NumPy deprecation inside matplotlib.
+    errors = [lower.tolist(), upper.tolist()]
+    axis.barh(range(len(labels)), means, xerr=errors, color="#4c78a8", ecolor="#333", capsize=3)
     axis.set_xlim(min(0.0, float(table["ci_low"].min())), max(1.0, float(table["ci_high"].max())))
     axis.set_yticks(range(len(labels)), labels)
     axis.invert_yaxis()

@@ -1,35 +1,71 @@
-"""The report of one model on one task: tables with CIs, plots, worst samples with thumbnails."""
+"""The report of one model on one task: provenance, notes (resolved configuration, limitations,
+quarantine), speed, tables with CIs, plots and the worst samples with thumbnails.
+
+`build_task_report` computes the tables (polars) and renders them with the Markdown and HTML templates.
+"""
 
 from __future__ import annotations
 
 import base64
-import html
+import json
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import polars as pl
 from PIL import Image
 
-from vlm_pipelines.aggregate import group_scores, to_markdown
+from vlm_pipelines.aggregate import group_scores
 from vlm_pipelines.metrics import get_metric
-from vlm_pipelines.reports.html import page_html, table_html
 from vlm_pipelines.reports.plots import bar_with_ci, score_histogram
+from vlm_pipelines.reports.tables import render
 
 WORST_SAMPLES = 8
+PROVENANCE_COLUMNS = ("package_version", "dataset_hash", "prompt_hash", "config_hash", "params_hash")
+SPEED_MEASURES = {  # speed.json key -> what the report calls it
+    "load_s": "model load s (imports and weights)",
+    "samples_per_s": "generation samples/s",
+    "end_to_end_samples_per_s": "end-to-end samples/s (whole step)",
+    "computed": "samples computed in that run",
+    "latency_p50_s": "latency p50 s",
+    "latency_p95_s": "latency p95 s",
+    "ttft_p50_s": "TTFT p50 s",
+    "tpot_p50_s": "TPOT p50 s",
+    "output_tokens_total": "output tokens",
+    "prompt_tokens_total": "prompt tokens",
+    "peak_memory_mb": "peak memory MB",
+    "failures": "failed predictions",
+}
+
+
+def package_versions() -> dict[str, str]:
+    """The versions that produced a report: vlmbench and its model packages."""
+    versions = {}
+    for name in ("vlm-pipelines", "model-interface", "model-hf", "model-ocr", "model-vllm"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 @dataclass
 class TaskReport:
     title: str
+    summary: str
+    provenance: dict[str, str]
+    notes: list[str]
+    speed: pl.DataFrame
     tables: dict[str, pl.DataFrame]
+    plots: dict[str, Path]  # table name -> the plot shown beside it
     worst: pl.DataFrame
-    plots: list[Path]
-    markdown_path: Path
-    html_path: Path
-    summary: dict[str, float] = field(default_factory=dict)
+    thumbnails: list[tuple[str, str]] = field(default_factory=list)  # (sample id, relative path)
+    markdown_path: Path | None = None
+    html_path: Path | None = None
 
     @property
     def markdown(self) -> str:
+        assert self.markdown_path is not None
         return self.markdown_path.read_text(encoding="utf-8")
 
 
@@ -52,7 +88,7 @@ def wide_table(grouped: pl.DataFrame, by: list[str], metrics: list[str]) -> pl.D
         row["n"] = int(part["n"].max())
         for metric in metrics:
             cell = part.filter(pl.col("metric") == metric)
-            if cell.height:
+            if cell.height and cell["mean"][0] is not None:
                 row[metric] = float(cell["mean"][0])
                 row[f"{metric} 95% CI"] = f"[{cell['ci_low'][0]:.3f}, {cell['ci_high'][0]:.3f}]"
         rows.append(row)
@@ -60,17 +96,28 @@ def wide_table(grouped: pl.DataFrame, by: list[str], metrics: list[str]) -> pl.D
 
 
 def speed_table(speed: dict[str, float]) -> pl.DataFrame:
-    def show(name: str, value: float) -> str:
-        return f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}"
-
+    rows = [(label, speed[key]) for key, label in SPEED_MEASURES.items() if key in speed]
     return pl.DataFrame(
-        {"measure": list(speed), "value": [show(name, value) for name, value in speed.items()]}
+        {
+            "measure": [label for label, _ in rows],
+            "value": [f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}" for _, value in rows],
+        },
+        schema={"measure": pl.String, "value": pl.String},
     )
 
 
 def worst_samples(scores: pl.DataFrame, metric: str, count: int = WORST_SAMPLES) -> pl.DataFrame:
     descending = not get_metric(metric).higher_is_better
     return scores.sort([metric, "sample_id"], descending=[descending, False], nulls_last=True).head(count)
+
+
+def _provenance(scores: pl.DataFrame) -> dict[str, str]:
+    first = scores.row(0, named=True) if scores.height else {}
+    provenance = {column.replace("_", " "): str(first.get(column, "")) for column in PROVENANCE_COLUMNS}
+    resolved = json.loads(first.get("resolved_config") or "{}")
+    if resolved:
+        provenance["resolved configuration"] = ", ".join(f"{key} {value}" for key, value in resolved.items())
+    return provenance
 
 
 def build_task_report(
@@ -82,6 +129,7 @@ def build_task_report(
     group_by: list[str],
     out_dir: Path,
     speed: dict[str, float] | None = None,
+    notes: list[str] | None = None,
 ) -> TaskReport:
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{model_name} on {task}"
@@ -92,61 +140,47 @@ def build_task_report(
     tables = {name: wide_table(table, by, metrics) for name, (by, table) in grouped.items()}
 
     primary = metrics[0]
-    plots = [score_histogram(scores, metrics, title, out_dir / "score_distribution.png")]
+    plots = {"overall": score_histogram(scores, metrics, title, out_dir / "score_distribution.png")}
     for column in group_by:
         by_column = grouped.get(f"by {column}")
         if by_column is not None and by_column[1].height > len(metrics):
-            per_group = by_column[1].filter(pl.col("metric") == primary)
-            plots.append(
-                bar_with_ci(
-                    per_group, column, f"{primary} by {column}", out_dir / f"{primary}_by_{column}.png"
-                )
+            per_group = by_column[1].filter((pl.col("metric") == primary) & pl.col("mean").is_not_null())
+            plots[f"by {column}"] = bar_with_ci(
+                per_group, column, f"{primary} by {column}", out_dir / f"{primary}_by_{column}.png"
             )
 
     worst = worst_samples(scores, primary)
     thumbs_dir = out_dir / "thumbnails"
     thumbs_dir.mkdir(exist_ok=True)
-    thumbnails = [
-        _thumbnail(paths[0], thumbs_dir / f"{sample_id}.png") if paths else None
-        for sample_id, paths in zip(worst["sample_id"].to_list(), worst["image_paths"].to_list(), strict=True)
-    ]
-    worst_table = worst.select(
-        "sample_id", "doc_type", "field_name", "question", "answers", "prediction", primary
+    thumbnails = []
+    for sample_id, paths in zip(worst["sample_id"].to_list(), worst["image_paths"].to_list(), strict=True):
+        thumb = _thumbnail(paths[0], thumbs_dir / f"{sample_id}.png") if paths else None
+        if thumb is not None:
+            thumbnails.append((sample_id, f"thumbnails/{thumb.name}"))
+    columns = ["sample_id", "doc_type", "field_name", "question", "answers", "prediction", primary]
+    worst_table = worst.select(columns + (["parsed"] if "parsed" in worst.columns else []))
+
+    failed = int(scores["failed"].sum())
+    summary = f"{scores.height} samples, {failed} failed predictions"
+    if "parsed" in scores.columns and scores.height:
+        summary += f", {float(scores['parsed'].mean()):.1%} of answers parsed into the task's answer type"
+    report = TaskReport(
+        title=title,
+        summary=summary,
+        provenance=_provenance(scores),
+        notes=list(notes or []),
+        speed=speed_table(speed or {}),
+        tables=tables,
+        plots=plots,
+        worst=worst_table,
+        thumbnails=thumbnails,
     )
-
-    summary = {row["metric"]: row["mean"] for row in grouped["overall"][1].iter_rows(named=True)} | {
-        "samples": float(scores.height),
-        "failed": float(scores["failed"].sum()),
-    }
-
-    md = [f"# {title}", "", f"{scores.height} samples, {int(scores['failed'].sum())} failed predictions.", ""]
-    if speed:
-        md += ["## Speed", "", to_markdown(speed_table(speed)), ""]
-    for name, table in tables.items():
-        md += [f"## {name.capitalize()}", "", to_markdown(table), ""]
-    md += [f"![{plot.stem}]({plot.name})" for plot in plots]
-    md += ["", f"## Worst samples by {primary}", "", to_markdown(worst_table), ""]
-    for sample_id, thumb in zip(worst["sample_id"], thumbnails, strict=True):
-        if thumb:
-            md.append(f"![{sample_id}](thumbnails/{thumb.name})")
-    markdown_path = out_dir / "report.md"
-    markdown_path.write_text("\n".join(md) + "\n", encoding="utf-8")
-
-    body = [f"<p>{scores.height} samples, {int(scores['failed'].sum())} failed predictions.</p>"]
-    if speed:
-        body += ["<h2>Speed</h2>", table_html(speed_table(speed))]
-    for name, table in tables.items():
-        body += [f"<h2>{html.escape(name.capitalize())}</h2>", table_html(table)]
-    body += [f"<img class='plot' src='{plot.name}' alt='{plot.stem}'>" for plot in plots]
-    body += [f"<h2>Worst samples by {html.escape(primary)}</h2>", table_html(worst_table)]
-    for sample_id, thumb in zip(worst["sample_id"], thumbnails, strict=True):
-        if thumb:
-            body.append(
-                f"<figure><img class='thumb' src='thumbnails/{thumb.name}'><figcaption>{sample_id}</figcaption></figure>"
-            )
-    html_path = out_dir / "report.html"
-    html_path.write_text(page_html(title, "\n".join(body)), encoding="utf-8")
-    return TaskReport(title, tables, worst_table, plots, markdown_path, html_path, summary)
+    context = {"report": report, "primary": primary, "versions": package_versions()}
+    report.markdown_path = out_dir / "report.md"
+    report.html_path = out_dir / "report.html"
+    report.markdown_path.write_text(render("task_report.md.j2", **context), encoding="utf-8")
+    report.html_path.write_text(render("task_report.html.j2", **context), encoding="utf-8")
+    return report
 
 
 def png_data_uri(path: Path) -> str:

@@ -26,7 +26,7 @@ from vlm_pipelines.synthetic.fonts import available_families
 from vlm_pipelines.synthetic.seeds import numpy_rng, python_rng
 
 VARIANTS = ("field_vqa", "json_extraction", "classification", "page_order")
-GENERATOR_VERSION = 1  # bump when the rendering changes, so cached datasets are rebuilt
+GENERATOR_VERSION = 2  # bump when the rendering or the manifest changes, so cached datasets are rebuilt
 SPLIT = "synthetic"
 PNG_OPTIONS = {"format": "PNG", "compress_level": 1, "optimize": False}  # level 1: fast on noisy pages
 
@@ -124,7 +124,12 @@ def _rows_for_document(
                 "question": json_extraction_question(doc_type, language),
                 "answers": [answer],
                 "field_name": "__all__",
-                "metadata": {**metadata, "schema": schema},
+                # the printed label of each key, as the question names it: "invoice_number (Invoice No.)"
+                "metadata": {
+                    **metadata,
+                    "schema": schema,
+                    "field_labels": {spec.key: spec.label(language) for spec in FIELDS[doc_type]},
+                },
             }
         ]
     if variant == "classification":

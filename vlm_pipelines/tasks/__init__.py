@@ -15,8 +15,8 @@ from vlm_pipelines.tasks.config import (
 )
 from vlm_pipelines.tasks.registry import (
     DEFAULT_AD_HOC_METRICS,
-    DEFAULT_REGISTRY,
     REPO_ROOT,
+    ad_hoc_task_name,
     load_task_registry,
     sanitize_task_name,
     task_for_dataset,
@@ -36,7 +36,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "DEFAULT_AD_HOC_METRICS",
-    "DEFAULT_REGISTRY",
     "KNOWN_METRICS",
     "REPO_ROOT",
     "DatasetSpec",
@@ -45,6 +44,7 @@ __all__ = [
     "SyntheticDataset",
     "TaskConfig",
     "TaskConfigError",
+    "ad_hoc_task_name",
     "load_task_dataset",
     "load_task_registry",
     "resolve_dataset_path",

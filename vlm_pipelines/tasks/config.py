@@ -1,9 +1,11 @@
 """What a task is: the pydantic models behind one `registry/tasks/*.yaml` entry.
 
 name: demo_mini_vqa                  # the id, also a Dagster partition key: [a-z0-9_-]+
-dataset: {path: ../shared/data/vlmhyperbench_sample/demo_mini}   # or synthetic: {...}
+dataset: {path: data/vlmhyperbench_sample/demo_mini}   # or synthetic: {...}
 prompt: {strategy: question}         # question | collection | template | json_schema
+generation: {max_new_tokens: 32}     # the task's decoding settings; a model entry may override or cap them
 postprocess: [strip_label, normalize_whitespace]
+answer_type: text                    # text | label | json | order: how an answer is extracted and parsed
 metrics: [anls, exact_match, cer]
 """
 
@@ -14,11 +16,13 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from model_interface import GenerationConfig
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vlm_pipelines.postprocess import check_steps
 from vlm_pipelines.prompts.template import compile_template
 from vlm_pipelines.readers import SUPPORTED_FORMATS
+from vlm_pipelines.registry_files import RegistryError
 
 # Metric names the metrics registry provides. Listed here so that validating a task (and loading the
 # Dagster definitions) does not import every metric library; a test keeps the two in step.
@@ -55,8 +59,8 @@ _STRATEGY_KEYS = {
 _REQUIRED_PROMPT_KEY = {"collection": "collection", "template": "template"}
 
 
-class TaskConfigError(ValueError):
-    """A task entry that cannot be used: names the file, the key path and the fix."""
+TaskConfigError = RegistryError
+AnswerType = Literal["text", "label", "json", "order"]
 
 
 class _Strict(BaseModel):
@@ -155,7 +159,12 @@ class TaskConfig(_Strict):
     split: str | None = None
     filters: Filters = Field(default_factory=Filters)
     prompt: PromptSpec = Field(default_factory=PromptSpec)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
     postprocess: list[str] = Field(default_factory=list)
+    # How the answer is read after post-processing (see `vlm_pipelines.answers`): text as is, one of
+    # `labels` (or the sample's metadata labels/options), a JSON object, or a page permutation.
+    answer_type: AnswerType = "text"
+    labels: list[str] | None = None
     metrics: list[str] = Field(min_length=1)
     group_by: list[str] = Field(default_factory=lambda: ["doc_type", "field_name"])
     max_samples: int | None = Field(default=None, ge=1)
@@ -191,61 +200,3 @@ class TaskConfig(_Strict):
                 "(lowercase letters, digits and '_')"
             )
         return columns
-
-
-# ---- turning pydantic's errors into one TaskConfigError -------------------------------------------------
-
-_HINTS = {
-    "missing": "add this key",
-    "literal_error": "use one of the values listed",
-    "string_pattern_mismatch": "use lowercase letters, digits, '_' and '-' only (the name is a Dagster partition key)",
-    "too_short": "give at least one item",
-    "greater_than_equal": "use a larger number",
-    "int_parsing": "write a whole number",
-    "int_type": "write a whole number",
-    "string_type": "write a string (quote it in YAML if needed)",
-    "list_type": "write a YAML list, e.g. [a, b]",
-    "model_type": "write a YAML mapping (key: value lines)",
-    "dict_type": "write a YAML mapping (key: value lines)",
-}
-
-
-def _model_at(location: tuple[str | int, ...]) -> type[BaseModel] | None:
-    """The model that holds the key at `location` (for listing the keys allowed there)."""
-    model: type[BaseModel] = TaskConfig
-    for part in location:
-        if not isinstance(part, str) or part not in model.model_fields:
-            return None
-        annotation = model.model_fields[part].annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        nested = [item for item in candidates if isinstance(item, type) and issubclass(item, BaseModel)]
-        if not nested:
-            return None
-        model = nested[0]
-    return model
-
-
-def _key_path(location: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in location:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
-def describe_validation_error(error: ValidationError) -> list[str]:
-    """One line per problem: `<key path>: <problem>. Fix: <hint>`."""
-    lines = []
-    for item in error.errors():
-        location = tuple(item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            parent = _model_at(location[:-1])
-            allowed = ", ".join(parent.model_fields) if parent else "see the documentation"
-            hint = f"remove '{location[-1]}' or correct its spelling; keys allowed here: {allowed}"
-        elif item["type"] == "value_error":  # our validators' messages already say how to fix it
-            lines.append(f"{_key_path(location)}: {message}")
-            continue
-        else:
-            hint = _HINTS.get(item["type"], "check the value's type and spelling")
-        lines.append(f"{_key_path(location)}: {message}. Fix: {hint}")
-    return lines

@@ -11,9 +11,7 @@ from model_ocr.label_rules import find_date, find_value, label_from_question, st
 from PIL import Image, ImageDraw, ImageFont
 
 FONT_DIRS = [Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/truetype/liberation")]
-needs_tesseract = pytest.mark.skipif(
-    not tesseract_available(), reason="the tesseract binary is not installed (apt-get install tesseract-ocr)"
-)
+needs_tesseract = pytest.mark.requires("tesseract")
 
 ENGLISH_FIELDS = {
     "Full name": "Margaret A. Collins",
@@ -190,10 +188,21 @@ def test_specs_register_both_models_and_reject_unknown_params() -> None:
     assert (rules.package, reader.package) == ("model-ocr", "model-ocr")
     assert rules.availability({"engine": "rapidocr"}).ok
     assert rules.availability({"engine": "tesseract"}).ok == tesseract_available()
-    missing_language = rules.availability({"engine": "tesseract", "languages": "eng+zzz"})
-    assert not missing_language.ok and "zzz" in missing_language.reason
     with pytest.raises(ModelParamsError):
         rules.validate_params({"engine": "rapidocr", "dpi": 300})
+
+
+def test_without_tesseract_the_tesseract_engine_says_how_to_install_it(monkeypatch) -> None:
+    # A fresh machine (issue 7): no tesseract binary on PATH.
+    monkeypatch.setattr("model_ocr.engines.tesseract_available", lambda: False)
+    reason = get_spec("ocr-rules").availability({"engine": "tesseract"}).reason
+    assert "apt-get install tesseract-ocr" in reason
+
+
+@needs_tesseract
+def test_a_missing_tesseract_language_is_named_with_its_package() -> None:
+    missing_language = get_spec("ocr-rules").availability({"engine": "tesseract", "languages": "eng+zzz"})
+    assert not missing_language.ok and "tesseract-ocr-zzz" in missing_language.reason
 
 
 def test_question_scaffolding_is_stripped_to_the_label() -> None:

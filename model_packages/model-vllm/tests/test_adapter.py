@@ -224,8 +224,9 @@ def test_without_vllm_loading_says_how_to_install_it(monkeypatch: pytest.MonkeyP
         make_model().generate([GenerationRequest(prompt="q")])
 
 
+@pytest.mark.requires("vllm")
 def test_real_vllm_sampling_params_and_outputs_flow_through(monkeypatch: pytest.MonkeyPatch) -> None:
-    vllm = pytest.importorskip("vllm")
+    import vllm
     from vllm.outputs import CompletionOutput, RequestOutput
     from vllm.v1.metrics.stats import RequestStateStats
 

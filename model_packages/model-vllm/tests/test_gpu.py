@@ -24,10 +24,6 @@ def gpu_model_path() -> str:
     model_path = os.environ.get(MODEL_PATH_ENV)
     if not model_path:
         pytest.skip(f"set {MODEL_PATH_ENV} to a Qwen2.5-VL checkpoint to run the vLLM GPU test")
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
-    pytest.importorskip("vllm")
     return model_path
 
 
@@ -40,6 +36,7 @@ def invoice_image() -> Image.Image:
 
 
 @pytest.mark.gpu
+@pytest.mark.requires("vllm")
 def test_vllm_answers_a_question_about_an_image(tmp_path: Path) -> None:
     model_path = gpu_model_path()
     corrupt = tmp_path / "corrupt.png"

@@ -82,8 +82,10 @@ def test_conversation_raises_for_more_images_than_the_engine_accepts() -> None:
         conversation_for(request, limit_images=2)
 
 
+@pytest.mark.requires("vllm")
 def test_sampling_kwargs_build_a_real_vllm_sampling_params() -> None:
-    vllm = pytest.importorskip("vllm")
+    import vllm
+
     sampled = vllm.SamplingParams(
         **sampling_kwargs(
             GenerationConfig(max_new_tokens=9, temperature=0.5, top_p=0.8, seed=3, stop=("END",))
@@ -100,8 +102,8 @@ def test_sampling_kwargs_build_a_real_vllm_sampling_params() -> None:
     assert (greedy.temperature, greedy.top_p, greedy.max_tokens, greedy.stop) == (0.0, 1.0, 64, [])
 
 
+@pytest.mark.requires("vllm")
 def test_vllm_chat_parser_reads_our_parts_as_pil_image_and_text() -> None:
-    pytest.importorskip("vllm")
     # The function LLM.chat uses to classify each content part (vllm/renderers/chat_utils.py).
     from vllm.renderers.chat_utils import _parse_chat_message_content_mm_part
 

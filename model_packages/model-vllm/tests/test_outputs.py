@@ -57,8 +57,8 @@ def test_completed_request_reads_text_and_token_counts() -> None:
     )
 
 
+@pytest.mark.requires("vllm")
 def test_completed_request_from_real_vllm_output_classes() -> None:
-    pytest.importorskip("vllm")
     from vllm.outputs import CompletionOutput, RequestOutput
     from vllm.v1.metrics.stats import RequestStateStats
 

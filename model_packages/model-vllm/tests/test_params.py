@@ -71,8 +71,8 @@ def test_bad_params_are_rejected_with_the_field_named(overrides: dict, message: 
         VLLMParams(model_path="m", **overrides)
 
 
+@pytest.mark.requires("vllm")
 def test_engine_kwargs_are_real_vllm_engine_args() -> None:
-    pytest.importorskip("vllm")
     from vllm.engine.arg_utils import EngineArgs
 
     kwargs = engine_kwargs(

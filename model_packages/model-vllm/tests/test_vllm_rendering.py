@@ -37,6 +37,8 @@ QWEN_VL_CHAT_TEMPLATE = (
     "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
     "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+pytestmark = pytest.mark.requires("vllm")
+
 SPECIAL_TOKENS = [
     "<|endoftext|>",
     "<|im_start|>",
@@ -51,7 +53,6 @@ SPECIAL_TOKENS = [
 @pytest.fixture(scope="module")
 def tiny_qwen_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tokenizer, processor and config of a tiny Qwen2.5-VL: all that prompt rendering reads."""
-    pytest.importorskip("vllm")
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
         PreTrainedTokenizerFast,

@@ -157,6 +157,15 @@ class HFModel(VisionLanguageModel):
             "or `--model-param model_path=DIR`"
         )
 
+    def tokenizer(self) -> Any:
+        """The model's tokenizer, loaded alone when the weights are not (to count tokens, for one)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            gguf = {"gguf_file": self.params.gguf_file} if self.params.gguf_file else {}
+            self._tokenizer = AutoTokenizer.from_pretrained(self.checkpoint_folder(), **gguf)
+        return self._tokenizer
+
     # Loading
 
     def _load(self) -> None:

@@ -48,3 +48,21 @@ def resolve_attn_implementation(requested: str = "auto", device: str = "cpu") ->
     if device == "cuda" and flash_attn_importable() and cuda_available():
         return "flash_attention_2"
     return "sdpa"
+
+
+def resolved_settings(device: str, dtype: str, attn_implementation: str) -> dict[str, str]:
+    """What the three `auto` settings become here, with the library versions that run the model."""
+    from importlib import metadata
+
+    resolved_device = resolve_device(device)
+    settings = {
+        "device": resolved_device,
+        "dtype": resolve_dtype(dtype, resolved_device),
+        "attn_implementation": resolve_attn_implementation(attn_implementation, resolved_device),
+    }
+    for distribution in ("torch", "transformers"):
+        try:
+            settings[distribution] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            settings[distribution] = "not installed"
+    return settings

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from model_interface import Availability, ModelSpec, ModelUnavailableError
+from model_interface import Availability, ModelSpec, ModelUnavailableError, Resolution
 from pydantic import BaseModel
 
 from model_hf.adapter import PACKAGE, HFModel, HFParams
+from model_hf.hardware import resolved_settings
 from model_hf.tiny_qwen import ensure_tiny_qwen, tiny_qwen_path
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -56,6 +57,7 @@ def smollm2_spec() -> ModelSpec:
         params_model=HFParams,
         factory=_hf_model,
         check=_check_smollm2,
+        resolve=resolve_hf,
         default_params={
             "model_path": str(folder) if folder else None,
             "gguf_file": SMOLLM2_GGUF,
@@ -91,6 +93,7 @@ def tiny_qwen_spec() -> ModelSpec:
         params_model=HFParams,
         factory=partial(_hf_model, locate=ensure_tiny_qwen),
         check=_check_tiny_qwen,
+        resolve=resolve_hf,
         default_params={},
         modality="vision",
     )
@@ -114,6 +117,7 @@ def hub_spec(model_id: str, repo_id: str) -> ModelSpec:
         params_model=HFParams,
         factory=partial(_hf_model, locate=partial(hub_checkpoint_folder, model_id, repo_id)),
         check=partial(_check_hub, model_id, repo_id),
+        resolve=resolve_hf,
         default_params={},
         modality="vision",
     )
@@ -169,6 +173,14 @@ def _check_hub(model_id: str, repo_id: str, params: BaseModel) -> Availability:
     if cached_hub_folder(repo_id) is None:
         return Availability(False, missing_weights_message(model_id, repo_id))
     return Availability(True)
+
+
+def resolve_hf(params: BaseModel) -> Resolution:
+    """Device, dtype and attention implementation as `HFModel._load` will pick them here."""
+    assert isinstance(params, HFParams)
+    if _missing_modules(RUNTIME_MODULES):
+        return Resolution()
+    return Resolution(settings=resolved_settings(params.device, params.dtype, params.attn_implementation))
 
 
 def _hf_model(model_id: str, params: BaseModel, locate: Callable[[], Path] | None = None) -> HFModel:

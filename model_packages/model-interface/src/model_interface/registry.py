@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -24,11 +25,28 @@ class Availability:
 
 
 @dataclass(frozen=True)
+class Resolution:
+    """What a model's `auto` settings resolve to on this machine (OCR engine and its version and languages,
+    dtype, attention implementation, device, library versions), and what the model cannot do here.
+
+    `settings` is part of the model's identity: it goes into the hash that keys predictions and results,
+    and reports show it. `limitations` are human notes ("reads no Cyrillic") shown beside results."""
+
+    settings: Mapping[str, str] = field(default_factory=dict)
+    limitations: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        return ", ".join(f"{key} {value}" for key, value in self.settings.items())
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model id the application can refer to.
 
     `factory(model_id, params)` builds the (unloaded) model; `check(params)` tells whether it can
-    run here without loading weights.
+    run here without loading weights; `resolve(params)` says what its `auto` settings become here
+    (cheap: no weights; it may import torch to look for a GPU). The model must use the same resolution
+    when it loads.
     """
 
     model_id: str
@@ -39,6 +57,7 @@ class ModelSpec:
     check: Callable[[BaseModel], Availability]
     default_params: Mapping[str, Any] = None  # type: ignore[assignment]
     modality: str = "vision"  # "vision" or "text"
+    resolve: Callable[[BaseModel], Resolution] | None = None
 
     @property
     def version(self) -> str:
@@ -60,6 +79,12 @@ class ModelSpec:
         except ModelParamsError as error:
             return Availability(False, str(error))
 
+    def resolution(self, params: Mapping[str, Any] | None = None) -> Resolution:
+        """What `params` resolve to on this machine (empty when the package resolves nothing)."""
+        if self.resolve is None:
+            return Resolution()
+        return self.resolve(self.validate_params(params))
+
     def create(self, params: Mapping[str, Any] | None = None) -> VisionLanguageModel:
         return self.factory(self.model_id, self.validate_params(params))
 
@@ -73,11 +98,48 @@ class ModelParamsError(ValueError):
     pass
 
 
+@functools.cache
 def package_version(distribution: str) -> str:
+    """The installed version. An editable install (a workspace member in development) gets a local label
+    with a hash of its source, `0.1.0+src.1a2b3c4d`, so results made with edited code never pass for
+    those of the release (nor for each other)."""
     try:
-        return metadata.version(distribution)
+        version = metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "0+unknown"
+    source = editable_source_hash(distribution)
+    return f"{version}+src.{source}" if source else version
+
+
+def editable_source_hash(distribution: str) -> str | None:
+    """8 hex chars over the Python files of an editable install's source tree; None when not editable."""
+    import hashlib
+    import json
+    from pathlib import Path
+    from urllib.parse import unquote, urlparse
+
+    try:
+        direct_url = metadata.distribution(distribution).read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    if not direct_url:
+        return None
+    info = json.loads(direct_url)
+    if not info.get("dir_info", {}).get("editable"):
+        return None
+    root = Path(unquote(urlparse(info["url"]).path))
+    source = root / "src" if (root / "src").is_dir() else root
+    files = []
+    for folder, subfolders, names in os.walk(source):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d not in _NOT_SOURCE)
+        files += [Path(folder) / name for name in names if name.endswith(".py")]
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:8]
+
+
+_NOT_SOURCE = {"tests", "__pycache__", "node_modules", "data", "model_packages", "bench", "docs"}
 
 
 @functools.cache

@@ -4,6 +4,15 @@
 - `ocr-smollm2` (`mode="reader"`): SmolLM2-135M-Instruct (`smollm2-135m`, from model-hf) reads the OCR text
   and answers, greedy and short.
 
+The request's `answer_type` hint (the task's answer type) picks the kind of answer:
+- `text`: the field value (rules), or SmolLM2's answer;
+- `label`: the document type from the OCR evidence (`document_rules.classify`, rules), or SmolLM2's answer
+  (the pipeline then reads the label it names);
+- `json`: every key of the `fields` hint answered on its own, by the label rules or by one short SmolLM2
+  question per key, assembled into one JSON object (keys with no value are left out);
+- `order`: the page order from the cues printed on the pages (`document_rules.order_pages`, rules), or
+  SmolLM2's answer given each image's text under an `[image N]` heading.
+
 Readings are cached in the model instance by image content (a document is asked many field questions);
 a batch OCRs each distinct uncached page once, Tesseract pages in parallel (one process per page).
 
@@ -19,6 +28,7 @@ Cost fields (there is no tokenizer in an OCR pipeline, so "tokens" are whitespac
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -42,8 +52,9 @@ from model_interface import (
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from model_ocr.document_rules import classify, order_pages
 from model_ocr.engines import OCREngine, OCRLine, make_engine, reading_order, scale_lines
-from model_ocr.label_rules import find_value, label_candidates
+from model_ocr.label_rules import find_value, label_candidates, label_context
 
 PACKAGE = "model-ocr"
 READER_MODEL_ID = "smollm2-135m"
@@ -53,6 +64,8 @@ MAX_OCR_CHARS = 3000
 MAX_CACHED_PAGES = 512  # readings kept per model instance (a few kB each)
 READER_SYSTEM_PROMPT = "Answer with the exact value copied from the document. No sentence."
 READER_PROMPT = "Document:\n{text}\n\nQuestion: {question}"
+FIELD_QUESTION = "What is the {label}?"
+MAX_FIELD_TOKENS = 48  # one JSON key's value: a short answer, whatever the task allows for the whole object
 # Two worked examples as earlier chat turns: a 135M model copies the answer format from them
 # (5 of 12 form fields exact, against 0 of 12 with an instruction alone).
 EXAMPLE_DOCUMENT = "SALES RECEIPT\nStore: Green Market\nDate: 05/19/2024\nTotal: 12.40"
@@ -87,11 +100,13 @@ def page_text(lines: list[OCRLine]) -> str:
 
 
 def fit_text(pages: list[list[OCRLine]], max_chars: int = MAX_OCR_CHARS) -> str:
-    """The pages' text cut after the last whole line that fits in `max_chars`."""
+    """The pages' text cut after the last whole line that fits in `max_chars`; with several pages, each
+    under an `[image N]` heading (N as the request numbers its images)."""
     kept: list[str] = []
     used = 0
-    for lines in pages:
-        for line in page_text(lines).splitlines() + [""]:  # a blank line between pages
+    for index, lines in enumerate(pages):
+        heading = [f"[image {index}]"] if len(pages) > 1 else []
+        for line in heading + page_text(lines).splitlines() + [""]:  # a blank line between pages
             if used + len(line) + 1 > max_chars:
                 return "\n".join(kept).strip()
             kept.append(line)
@@ -237,7 +252,11 @@ class OCRPipelineModel(VisionLanguageModel):
         prepared = self._prepare(requests)
         if self.mode == "rules":
             return [self._answer_by_rules(item) for item in prepared]
-        return self._answer_by_reader(prepared, config)
+        json_items = [item for item in prepared if _answer_type(item.request) == "json"]
+        results = dict(zip(map(id, json_items), self._json_by_reader(json_items, config), strict=True))
+        others = [item for item in prepared if id(item) not in results]
+        results |= dict(zip(map(id, others), self._answer_by_reader(others, config), strict=True))
+        return [results[id(item)] for item in prepared]
 
     def _result(
         self, item: _Prepared, text: str, prompt_words: int, answer_seconds: float
@@ -256,15 +275,85 @@ class OCRPipelineModel(VisionLanguageModel):
         request = item.request
         pages = self._lines(item)
         lines = [line for page in pages for line in page]
-        labels = label_candidates(
-            request.prompt, request.hints.get("field_name"), request.hints.get("field_label")
-        )
         try:
-            answer = find_value(lines, labels, self.params.label_score_cutoff)
+            answer = self._rules_answer(request, pages, lines)
         except Exception:
             return self.failed_result(request, traceback.format_exc(limit=3))
         prompt_words = word_count(request.prompt) + sum(word_count(line.text) for line in lines)
         return self._result(item, answer, prompt_words, time.perf_counter() - started)
+
+    def _rules_answer(
+        self, request: GenerationRequest, pages: list[list[OCRLine]], lines: list[OCRLine]
+    ) -> str:
+        kind = _answer_type(request)
+        if kind == "label":
+            return classify(pages, _hint_list(request, "labels"))
+        if kind == "order":
+            return json.dumps(order_pages(pages))
+        if kind == "json":
+            values = {
+                key: find_value(lines, label_candidates("", key, label), self.params.label_score_cutoff)
+                for key, label in _hint_fields(request).items()
+            }
+            return json.dumps({key: value for key, value in values.items() if value}, ensure_ascii=False)
+        labels = label_candidates(
+            request.prompt, request.hints.get("field_name"), request.hints.get("field_label")
+        )
+        return find_value(lines, labels, self.params.label_score_cutoff)
+
+    def _field_pages(self, item: _Prepared, key: str, label: str) -> list[list[OCRLine] | None]:
+        """The OCR lines a per-key question is asked over: the rows around the key's label when it is
+        found (a short prompt), else every page."""
+        lines = [line for page in self._lines(item) for line in page]
+        near = label_context(lines, label_candidates("", key, label), self.params.label_score_cutoff)
+        return [near] if near else item.pages
+
+    def _json_by_reader(self, prepared: list[_Prepared], config: GenerationConfig) -> list[GenerationResult]:
+        """One short SmolLM2 question per key of each request's `fields` hint, over the OCR rows around that
+        key's label, in batches of the request batch's size; the answers assembled into a JSON object per
+        request."""
+        field_config = config.model_copy(
+            update={"max_new_tokens": min(config.max_new_tokens, MAX_FIELD_TOKENS)}
+        )
+        questions: list[tuple[_Prepared, str, str]] = []
+        for item in prepared:
+            if not item.error:
+                questions += [(item, key, label) for key, label in _hint_fields(item.request).items()]
+        sub_items = [
+            _Prepared(
+                GenerationRequest(
+                    prompt=FIELD_QUESTION.format(label=label), request_id=item.request.request_id
+                ),
+                [],
+                self._field_pages(item, key, label),
+                0.0,
+            )
+            for item, key, label in questions
+        ]
+        size = max(len(prepared), 1)
+        answers = [
+            answer
+            for start in range(0, len(sub_items), size)
+            for answer in self._answer_by_reader(sub_items[start : start + size], field_config)
+        ]
+        values: dict[int, dict[str, str]] = {}
+        costs: dict[int, tuple[int, float]] = {}
+        for (item, key, _), answer in zip(questions, answers, strict=True):
+            if answer.error:
+                continue
+            if answer.text:
+                values.setdefault(id(item), {})[key] = answer.text
+            words, seconds = costs.get(id(item), (0, 0.0))
+            costs[id(item)] = (words + answer.prompt_tokens, max(seconds, answer.latency_s))
+        results = []
+        for item in prepared:
+            if item.error:
+                results.append(self.failed_result(item.request, item.error))
+                continue
+            text = json.dumps(values.get(id(item), {}), ensure_ascii=False)
+            words, seconds = costs.get(id(item), (0, 0.0))
+            results.append(self._result(item, text, words, seconds))
+        return results
 
     def _answer_by_reader(
         self, prepared: list[_Prepared], config: GenerationConfig
@@ -295,3 +384,20 @@ class OCRPipelineModel(VisionLanguageModel):
             prompt_words = word_count(item.request.prompt) + word_count(texts[id(item)])
             results.append(self._result(item, text, prompt_words, answer.latency_s))
         return results
+
+
+def _answer_type(request: GenerationRequest) -> str:
+    return request.hints.get("answer_type", "text")
+
+
+def _hint_list(request: GenerationRequest, name: str) -> list[str]:
+    value = json.loads(request.hints.get(name) or "[]")
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def _hint_fields(request: GenerationRequest) -> dict[str, str]:
+    """The `fields` hint: JSON key -> printed label (the key itself when no label is known)."""
+    value = json.loads(request.hints.get("fields") or "{}")
+    if isinstance(value, list):
+        return {str(key): str(key) for key in value}
+    return {str(key): str(label or key) for key, label in value.items()} if isinstance(value, dict) else {}

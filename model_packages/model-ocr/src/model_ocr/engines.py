@@ -257,10 +257,55 @@ class TesseractEngine:
         return sorted(lines, key=lambda line: (line.box[1], line.box[0]))
 
 
-def make_engine(name: str, languages: str = "rus+eng") -> OCREngine:
-    """`auto` is Tesseract when it is installed with `languages` (it reads Russian), else RapidOCR."""
+def resolve_engine(name: str, languages: str = "rus+eng") -> str:
+    """The engine `name` means here: `auto` is Tesseract when it is installed with `languages` (it reads
+    Russian), else RapidOCR."""
     if name == "auto":
-        name = "tesseract" if not engine_problem("tesseract", languages) else "rapidocr"
+        return "tesseract" if not engine_problem("tesseract", languages) else "rapidocr"
+    return name
+
+
+@functools.cache
+def engine_version(name: str) -> str:
+    """'5.3.0' for Tesseract (from `tesseract --version`), the wheel's version for RapidOCR."""
+    if name == "tesseract":
+        if not tesseract_available():
+            return "not installed"
+        done = subprocess.run(["tesseract", "--version"], capture_output=True, text=True, timeout=30)
+        first = (done.stdout or done.stderr).strip().splitlines()
+        return first[0].split()[-1] if first else "unknown"
+    from importlib import metadata
+
+    try:
+        return metadata.version("rapidocr-onnxruntime")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+# What each engine reads, for reports; RapidOCR's wheel ships Chinese/English PP-OCRv4 models only.
+RAPIDOCR_SCRIPTS = "latin+digits+chinese"
+NO_CYRILLIC = (
+    "RapidOCR reads no Cyrillic: Russian text is lost. Install Tesseract for Russian: "
+    "apt-get install tesseract-ocr tesseract-ocr-rus"
+)
+
+
+def engine_languages(name: str, languages: str) -> str:
+    return languages if name == "tesseract" else RAPIDOCR_SCRIPTS
+
+
+def engine_limitations(name: str, languages: str) -> tuple[str, ...]:
+    """Human notes on what the engine cannot read (shown beside results)."""
+    if name == "rapidocr":
+        return (NO_CYRILLIC,)
+    if "rus" not in languages.split("+"):
+        return ("Tesseract runs without Russian language data (languages: " + languages + ")",)
+    return ()
+
+
+def make_engine(name: str, languages: str = "rus+eng") -> OCREngine:
+    """The engine `resolve_engine` names; RuntimeError saying how to install it when it cannot run."""
+    name = resolve_engine(name, languages)
     problem = engine_problem(name, languages)
     if problem:
         raise RuntimeError(problem)

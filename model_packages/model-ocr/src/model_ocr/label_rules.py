@@ -443,3 +443,23 @@ def find_value(
             return typed
         fallback = fallback or value
     return fallback
+
+
+def label_context(
+    lines: list[OCRLine], labels: list[str], score_cutoff: float = 70.0, rows: int = 2
+) -> list[OCRLine] | None:
+    """The OCR lines around the best-matching label: its row and `rows` rows above and below, in reading
+    order; None when no label matches. A short context for a reader model asked about one field."""
+    from model_ocr.engines import reading_rows
+
+    matches = [m for m in _label_matches(lines, labels, field_kind(labels)) if m.score >= score_cutoff]
+    if not matches:
+        return None
+    grid = reading_rows(lines)
+    label_words = set(map(id, matches[0].line.words))
+    for index, row in enumerate(grid):
+        if any(label_words & set(map(id, line.words)) for line in row) or any(
+            line is matches[0].line for line in row
+        ):
+            return [line for near in grid[max(0, index - rows) : index + rows + 1] for line in near]
+    return None

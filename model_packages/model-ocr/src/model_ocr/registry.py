@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from model_interface import Availability, ModelSpec, get_spec, package_version
+from model_interface import Availability, ModelSpec, Resolution, get_spec, package_version
 from pydantic import BaseModel
 
 from model_ocr.adapter import PACKAGE, READER_MODEL_ID, OCRParams, OCRPipelineModel
-from model_ocr.engines import engine_problem
+from model_ocr.engines import (
+    engine_languages,
+    engine_limitations,
+    engine_problem,
+    engine_version,
+    resolve_engine,
+)
 
 
 def model_specs() -> list[ModelSpec]:
@@ -24,6 +30,7 @@ def model_specs() -> list[ModelSpec]:
                 model_id, package_version(PACKAGE), params, "rules"
             ),
             check=_check_engine,
+            resolve=resolve_ocr,
         ),
         ModelSpec(
             model_id="ocr-smollm2",
@@ -37,6 +44,7 @@ def model_specs() -> list[ModelSpec]:
                 model_id, package_version(PACKAGE), params, "reader"
             ),
             check=_check_reader,
+            resolve=resolve_ocr_with_reader,
         ),
     ]
 
@@ -56,3 +64,29 @@ def _check_reader(params: BaseModel) -> Availability:
     except KeyError:
         return Availability(False, f"{READER_MODEL_ID} is not registered: install model-hf")
     return reader if reader.ok else Availability(False, f"{READER_MODEL_ID}: {reader.reason}")
+
+
+def resolve_ocr(params: BaseModel) -> Resolution:
+    """The OCR engine `auto` picks here, its version and what it reads."""
+    assert isinstance(params, OCRParams)
+    engine = resolve_engine(params.engine, params.languages)
+    return Resolution(
+        settings={
+            "ocr_engine": engine,
+            "ocr_engine_version": engine_version(engine),
+            "ocr_languages": engine_languages(engine, params.languages),
+        },
+        limitations=engine_limitations(engine, params.languages),
+    )
+
+
+def resolve_ocr_with_reader(params: BaseModel) -> Resolution:
+    """The OCR resolution plus the reader model's: its package version and what its own `auto` becomes."""
+    ocr = resolve_ocr(params)
+    try:
+        reader = get_spec(READER_MODEL_ID)
+    except KeyError:
+        return ocr
+    settings = {**ocr.settings, "reader": f"{READER_MODEL_ID} ({reader.package} {reader.version})"}
+    settings |= {f"reader_{key}": value for key, value in reader.resolution().settings.items()}
+    return Resolution(settings=settings, limitations=ocr.limitations + reader.resolution().limitations)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from model_interface import Availability, ModelSpec, package_version
+from model_interface import Availability, ModelSpec, Resolution, package_version
 from pydantic import BaseModel
 
 from model_vllm.adapter import INSTALL_HINT, PACKAGE, VLLMModel
@@ -35,6 +35,7 @@ def hub_spec(model_id: str, repo_id: str) -> ModelSpec:
         params_model=VLLMParams,
         factory=create_vllm_model,
         check=check_vllm_model,
+        resolve=resolve_vllm_model,
         default_params={"model_path": repo_id},
         modality="vision",
     )
@@ -59,6 +60,17 @@ def check_vllm_model(params: BaseModel) -> Availability:
             f"needs {params.tensor_parallel_size} CUDA GPU(s) (tensor_parallel_size), found {devices}"
         )
     return Availability(False, "; ".join(problems)) if problems else Availability(True)
+
+
+def resolve_vllm_model(params: BaseModel) -> Resolution:
+    """The engine version that serves the model (its dtype and limits are explicit params)."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("vllm")
+    except metadata.PackageNotFoundError:
+        version = "not installed"
+    return Resolution(settings={"vllm": version})
 
 
 def vllm_installed() -> bool:

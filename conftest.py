@@ -1,0 +1,42 @@
+"""Test-suite plugin for every test folder (tests/ and model_packages/*/tests).
+
+`@pytest.mark.requires("tesseract", ...)` names system components (see `vlm_pipelines.components`). When one
+is missing the test skips with the reason and the install command; under CI (`CI=true`) it fails instead,
+because `.ci/run` installs them, except for what no command can install here (a CUDA GPU), which stays a
+skip with its reason. `@pytest.mark.gpu` is short for `requires("cuda")`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requires(*components): system components the test needs (vlm_pipelines.components)"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    from vlm_pipelines.components import COMPONENTS, missing_message, probe
+
+    names = [name for mark in item.iter_markers("requires") for name in mark.args]
+    if item.get_closest_marker("gpu"):
+        names.append("cuda")
+    for name in dict.fromkeys(names):
+        if name not in COMPONENTS:
+            pytest.fail(
+                f"unknown component {name!r} in @pytest.mark.requires; known: {', '.join(COMPONENTS)}"
+            )
+        if probe(name).ok:
+            continue
+        message = missing_message(name)
+        if under_ci() and COMPONENTS[name].installable_in_ci:
+            pytest.fail(f"CI=true and a required component is missing: {message}", pytrace=False)
+        pytest.skip(message)

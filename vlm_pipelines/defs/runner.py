@@ -1,0 +1,290 @@
+"""Running evaluations: the one orchestrator behind `vlmbench demo` and `vlmbench run`.
+
+A plan (models x tasks, sample cap, batch size) is executed by a `Runner`. `InProcessRunner` is the
+embedded default: it materializes each task's dataset, then every model x task partition, then the
+leaderboard, in this process, recording the runs in the project's Dagster instance. Another runner (for
+example one that submits to a deployment) only has to honour the same `run(plan, on_step)` contract.
+
+Ctrl-C stops the whole run: Dagster turns the signal into a failed step, which this module turns back
+into `KeyboardInterrupt`, so the caller exits 130 and a rerun resumes from the batches already stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from vlm_pipelines import settings
+from vlm_pipelines.model_registry import EvaluatedModel
+
+PID_TAG = "vlmbench/pid"
+INTERRUPTED_ERRORS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
+
+
+def prepare_dagster_home() -> Path:
+    """Points DAGSTER_HOME at the project's instance folder and installs the repo's dagster.yaml there."""
+    home = settings.dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    source = settings.REPO_ROOT / "dagster.yaml"
+    target = home / "dagster.yaml"
+    if source.exists() and (not target.exists() or target.read_bytes() != source.read_bytes()):
+        shutil.copyfile(source, target)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    models: Mapping[str, EvaluatedModel]
+    tasks: Mapping[str, Any]  # name -> TaskConfig
+    max_samples: int | None = None
+    batch_size: int | None = None
+
+
+@dataclass
+class StepOutcome:
+    """One run of the plan: a dataset, a model x task partition, or the leaderboard."""
+
+    kind: str  # "dataset", "evaluate" or "leaderboard"
+    label: str
+    ok: bool
+    seconds: float
+    run_id: str = ""
+    message: str = ""
+    model: str = ""
+    task: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)  # the materializations' metadata values
+
+
+@dataclass
+class RunReport:
+    steps: list[StepOutcome] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[StepOutcome]:
+        return [step for step in self.steps if not step.ok]
+
+
+class Runner(Protocol):
+    def run(self, plan: EvaluationPlan, on_step: Callable[[StepOutcome], None]) -> RunReport: ...
+
+
+# ---- the console logger of in-process runs --------------------------------------------------------
+
+
+class _ProgressHandler(logging.Handler):
+    """Prints the assets' own log lines (progress, speed), indented; Dagster's events and tracebacks
+    only with `debug` (failures are reported once, in one line, by the runner)."""
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__()
+        self.debug = debug
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        if self.debug:
+            print(record.getMessage(), file=sys.stderr, flush=True)
+        elif meta.get("dagster_event") is None and meta.get("orig_message"):
+            print(f"     {meta['orig_message']}", flush=True)
+
+
+def _console_logger():
+    import dagster as dg
+
+    @dg.logger(config_schema={"log_level": dg.Field(str, default_value="INFO"), "debug": bool})
+    def vlmbench_console(init_context) -> logging.Logger:
+        logger = logging.getLogger(f"vlmbench.run.{id(init_context)}")
+        logger.propagate = False
+        logger.setLevel(init_context.logger_config["log_level"])
+        logger.handlers = [_ProgressHandler(init_context.logger_config["debug"])]
+        return logger
+
+    return vlmbench_console
+
+
+# ---- dead in-process runs -------------------------------------------------------------------------
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_runs_of_dead_processes(instance) -> list[str]:
+    """Marks as failed the in-process runs whose `vlmbench` process died (kill -9, power loss) and frees
+    their `accelerator` pool slots, which would otherwise block every later run. Returns their ids."""
+    import dagster as dg
+
+    released = []
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+    )
+    for record in records:
+        run = record.dagster_run
+        pid = run.tags.get(PID_TAG)
+        if pid is None or _process_alive(int(pid)):
+            continue
+        instance.report_run_failed(run, f"the vlmbench process {pid} running it is gone")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+    return released
+
+
+# ---- outcomes -------------------------------------------------------------------------------------
+
+
+def _root_cause(error) -> str:
+    while error.cause is not None:
+        error = error.cause
+    lines = error.message.strip().splitlines()
+    text = lines[-1] if lines else error.cls_name
+    for prefix in ("dagster._core.definitions.events.Failure: ", "Failure: "):
+        text = text.removeprefix(prefix)
+    return text.strip() or error.cls_name
+
+
+def _step_errors(result) -> list:
+    return [
+        event.event_specific_data.error
+        for event in result.all_events
+        if event.is_step_failure and event.event_specific_data and event.event_specific_data.error
+    ]
+
+
+def _materialized_metadata(result) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        prefix = materialization.asset_key.to_user_string()
+        for name, value in materialization.metadata.items():
+            values[f"{prefix}.{name}"] = getattr(value, "value", value)
+    return values
+
+
+def _check_failures(result) -> list[str]:
+    return [
+        f"{evaluation.asset_key.to_user_string()} check {evaluation.check_name} failed: "
+        f"{evaluation.description or ''}".rstrip(": ")
+        for evaluation in result.get_asset_check_evaluations()
+        if not evaluation.passed
+    ]
+
+
+def outcome_of(kind: str, label: str, result, started: float, **names: str) -> StepOutcome:
+    """A StepOutcome from an execute_in_process result; KeyboardInterrupt if the run was interrupted."""
+    errors = _step_errors(result)
+    if any(error.cls_name in INTERRUPTED_ERRORS for error in errors):
+        raise KeyboardInterrupt
+    message = ""
+    if not result.success:
+        checks = _check_failures(result)
+        message = (
+            checks[0] if checks else (_root_cause(errors[0]) if errors else "failed (see `vlmbench dev`)")
+        )
+    return StepOutcome(
+        kind=kind,
+        label=label,
+        ok=result.success,
+        seconds=time.perf_counter() - started,
+        run_id=result.run_id,
+        message=message,
+        metadata=_materialized_metadata(result),
+        **names,
+    )
+
+
+# ---- the in-process runner ------------------------------------------------------------------------
+
+
+@dataclass
+class InProcessRunner:
+    """Executes a plan in this process against the project's Dagster instance (DAGSTER_HOME)."""
+
+    quiet: bool = False
+    debug: bool = False
+
+    def run(self, plan: EvaluationPlan, on_step: Callable[[StepOutcome], None]) -> RunReport:
+        import dagster as dg
+
+        from vlm_pipelines.definitions import build_definitions
+        from vlm_pipelines.defs.partitions import evaluation_partition_key
+        from vlm_pipelines.defs.resources import EvaluationSettings
+
+        prepare_dagster_home()
+        # Model-loading progress bars would bury the run's own progress lines.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        defs = build_definitions(
+            dict(plan.models),
+            dict(plan.tasks),
+            EvaluationSettings(max_samples=plan.max_samples, batch_size=plan.batch_size),
+            loggers={"console": _console_logger()},
+        )
+        level = "CRITICAL" if self.quiet and not self.debug else "INFO"
+        run_config = {"loggers": {"console": {"config": {"log_level": level, "debug": self.debug}}}}
+        tags = {PID_TAG: str(os.getpid())}
+        report = RunReport()
+
+        def record(outcome: StepOutcome) -> None:
+            report.steps.append(outcome)
+            on_step(outcome)
+
+        with dg.DagsterInstance.get() as instance:
+            for run_id in release_runs_of_dead_processes(instance):
+                print(
+                    f"note: run {run_id[:8]} was interrupted (its process is gone); marked failed", flush=True
+                )
+            ready_tasks = []
+            for task_name in plan.tasks:
+                started = time.perf_counter()
+                result = defs.resolve_job_def("datasets").execute_in_process(
+                    partition_key=task_name,
+                    instance=instance,
+                    run_config=run_config,
+                    raise_on_error=False,
+                    tags=tags,
+                )
+                outcome = outcome_of("dataset", f"dataset {task_name}", result, started, task=task_name)
+                record(outcome)
+                if outcome.ok:
+                    ready_tasks.append(task_name)
+            for model_name in plan.models:
+                for task_name in ready_tasks:
+                    started = time.perf_counter()
+                    print(f"...  evaluating {model_name} on {task_name}", flush=True)
+                    result = defs.resolve_job_def("evaluate").execute_in_process(
+                        partition_key=evaluation_partition_key(model_name, task_name),
+                        instance=instance,
+                        run_config=run_config,
+                        raise_on_error=False,
+                        tags=tags,
+                    )
+                    record(
+                        outcome_of(
+                            "evaluate",
+                            f"{model_name} x {task_name}",
+                            result,
+                            started,
+                            model=model_name,
+                            task=task_name,
+                        )
+                    )
+            started = time.perf_counter()
+            result = defs.resolve_job_def("leaderboard_job").execute_in_process(
+                instance=instance, run_config=run_config, raise_on_error=False, tags=tags
+            )
+            record(outcome_of("leaderboard", "leaderboard", result, started))
+        return report
