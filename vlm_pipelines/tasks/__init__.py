@@ -4,6 +4,7 @@ tasks = load_task_registry()
 result = load_task_dataset(tasks["demo_mini_vqa"], repo_root=REPO_ROOT, cache_dir=Path(".vlmbench"))
 """
 
+from vlm_pipelines.settings import REPO_ROOT
 from vlm_pipelines.tasks.config import (
     KNOWN_METRICS,
     DatasetSpec,
@@ -15,7 +16,6 @@ from vlm_pipelines.tasks.config import (
 )
 from vlm_pipelines.tasks.registry import (
     DEFAULT_AD_HOC_METRICS,
-    REPO_ROOT,
     ad_hoc_task_name,
     load_task_registry,
     sanitize_task_name,
