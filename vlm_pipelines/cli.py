@@ -533,6 +533,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nvlmbench: interrupted; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `vlmbench models | head`: the reader has gone; nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except UsageError as error:
         if args.debug:
             raise

@@ -65,6 +65,7 @@ MAX_CACHED_PAGES = 512  # readings kept per model instance (a few kB each)
 READER_SYSTEM_PROMPT = "Answer with the exact value copied from the document. No sentence."
 READER_PROMPT = "Document:\n{text}\n\nQuestion: {question}"
 FIELD_QUESTION = "What is the {label}?"
+READER_STOP = ("\n",)
 MAX_FIELD_TOKENS = 48  # one JSON key's value: a short answer, whatever the task allows for the whole object
 # Two worked examples as earlier chat turns: a 135M model copies the answer format from them
 # (5 of 12 form fields exact, against 0 of 12 with an instruction alone).
@@ -369,7 +370,10 @@ class OCRPipelineModel(VisionLanguageModel):
             )
             for item in readable
         ]
-        answers = shared_model(READER_MODEL_ID).generate(reader_requests, config) if reader_requests else []
+        # Only the first line of an answer is kept, so SmolLM2 stops at the end of it.
+        reader_config = config.model_copy(update={"stop": tuple(dict.fromkeys((*config.stop, *READER_STOP)))})
+        reader = shared_model(READER_MODEL_ID)
+        answers = reader.generate(reader_requests, reader_config) if reader_requests else []
         by_item = {id(item): answer for item, answer in zip(readable, answers, strict=True)}
         results = []
         for item in prepared:
