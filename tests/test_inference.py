@@ -19,13 +19,8 @@ from model_interface import (
     VisionLanguageModel,
 )
 
-from vlm_pipelines.inference import (
-    PREDICTION_SCHEMA,
-    PredictionKey,
-    PredictionStore,
-    params_hash,
-    run_predictions,
-)
+from vlm_pipelines.inference import PredictionKey, PredictionStore, params_hash, run_predictions
+from vlm_pipelines.schemas import PREDICTION_POLARS_SCHEMA
 
 KEY = PredictionKey("m", "1.0", "p", "q", "c")
 
@@ -84,7 +79,7 @@ def one_row() -> pl.DataFrame:
                 "batch_id": "b1",
             }
         ],
-        schema=PREDICTION_SCHEMA,
+        schema=PREDICTION_POLARS_SCHEMA,
     )
 
 

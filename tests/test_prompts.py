@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vlm_pipelines.prompts import build_prompts, load_prompt_collection
+from vlm_pipelines.prompts import load_prompt_collection
 from vlm_pipelines.readers import read_dataset
 from vlm_pipelines.tasks import REPO_ROOT, TaskConfig
 
@@ -23,7 +23,7 @@ def _task(prompt: dict[str, object]) -> TaskConfig:
 
 
 def test_question_strategy_keeps_the_dataset_question(demo_samples) -> None:
-    prompts = build_prompts(_task({"strategy": "question"}), demo_samples, REPO_ROOT)
+    prompts = _task({"strategy": "question"}).prompts(demo_samples, REPO_ROOT)
 
     assert prompts.prompts["prompt"].to_list() == demo_samples["question"].to_list()
     assert prompts.prompts["sample_id"].to_list() == demo_samples["sample_id"].to_list()
@@ -34,8 +34,8 @@ def test_question_strategy_keeps_the_dataset_question(demo_samples) -> None:
 def test_real_prompt_collections_replace_the_questions(sample_data: Path, demo_samples) -> None:
     covered = {}
     for collection in sorted((sample_data / "demo_mini" / "prompt_collections").glob("*.csv")):
-        prompt_set = build_prompts(
-            _task({"strategy": "collection", "collection": str(collection)}), demo_samples, REPO_ROOT
+        prompt_set = _task({"strategy": "collection", "collection": str(collection)}).prompts(
+            demo_samples, REPO_ROOT
         )
         from_collection = set(load_prompt_collection(collection).values())
         covered[collection.name] = sum(prompt in from_collection for prompt in prompt_set.prompts["prompt"])
@@ -47,8 +47,8 @@ def test_real_prompt_collections_replace_the_questions(sample_data: Path, demo_s
 
 def test_collection_prompt_for_a_known_key(sample_data: Path, demo_samples) -> None:
     collection = sample_data / "demo_mini" / "prompt_collections" / "JuliaJu_Qwen2-VL-2B_demo_mini_cer0.csv"
-    prompt_set = build_prompts(
-        _task({"strategy": "collection", "collection": str(collection)}), demo_samples, REPO_ROOT
+    prompt_set = _task({"strategy": "collection", "collection": str(collection)}).prompts(
+        demo_samples, REPO_ROOT
     )
 
     by_field = dict(zip(demo_samples["field_name"], prompt_set.prompts["prompt"], strict=False))
@@ -63,8 +63,8 @@ def test_keys_missing_from_the_collection_fall_back_and_are_counted(
     partial = tmp_path / "partial.csv"
     partial.write_text("\n".join(line for line in lines if ";invoice " not in line), encoding="utf-8")
 
-    prompt_set = build_prompts(
-        _task({"strategy": "collection", "collection": str(partial)}), demo_samples, REPO_ROOT
+    prompt_set = _task({"strategy": "collection", "collection": str(partial)}).prompts(
+        demo_samples, REPO_ROOT
     )
 
     invoice_rows = demo_samples["doc_type"].to_list().count("invoice")
@@ -87,7 +87,7 @@ def test_prompt_hash_follows_every_prompt_text(sample_data: Path, demo_samples, 
     edited.write_bytes(source.read_bytes().replace("Куликов".encode(), "Петров".encode()))
 
     def hash_of(prompt: dict[str, object]) -> str:
-        return build_prompts(_task(prompt), demo_samples, REPO_ROOT).prompt_hash
+        return _task(prompt).prompts(demo_samples, REPO_ROOT).prompt_hash
 
     original = hash_of({"strategy": "collection", "collection": str(source)})
     assert hash_of({"strategy": "collection", "collection": str(copy)}) == original  # content, not path
@@ -104,11 +104,9 @@ def test_prompt_hash_follows_every_prompt_text(sample_data: Path, demo_samples, 
 
 def test_template_sees_the_row_and_its_metadata(demo_samples) -> None:
     template = "[{{ doc_type }}/{{ field_name }} bbox={{ metadata.bbox[0] }} images={{ image_count }}] {{ question }}"
-    prompt_set = build_prompts(
-        _task({"strategy": "template", "template": template, "system_prompt": "Answer in Russian."}),
-        demo_samples,
-        REPO_ROOT,
-    )
+    prompt_set = _task(
+        {"strategy": "template", "template": template, "system_prompt": "Answer in Russian."}
+    ).prompts(demo_samples, REPO_ROOT)
 
     assert prompt_set.prompts["prompt"][1] == "[passport/Фамилия bbox=780 images=1] Напиши Фамилия"
     assert set(prompt_set.prompts["system_prompt"]) == {"Answer in Russian."}
@@ -119,18 +117,16 @@ def test_template_errors_name_the_task_and_the_variables(demo_samples) -> None:
         ValueError,
         match=r"task 'prompt-test': prompt.template failed .*'answers' is undefined.*available: question",
     ):
-        build_prompts(_task({"strategy": "template", "template": "{{ answers }}"}), demo_samples, REPO_ROOT)
+        _task({"strategy": "template", "template": "{{ answers }}"}).prompts(demo_samples, REPO_ROOT)
 
 
 def test_json_schema_prompt_lists_the_dataset_fields(sample_data: Path) -> None:
     samples = read_dataset(sample_data / "snils_json").samples
     original = json.loads((sample_data / "snils_json" / "extraction_prompt.json").read_text(encoding="utf-8"))
 
-    prompt_set = build_prompts(
-        _task({"strategy": "json_schema", "system_prompt": original["prompt_config"]["system_prompt"]}),
-        samples,
-        REPO_ROOT,
-    )
+    prompt_set = _task(
+        {"strategy": "json_schema", "system_prompt": original["prompt_config"]["system_prompt"]}
+    ).prompts(samples, REPO_ROOT)
 
     prompt = prompt_set.prompts["prompt"][0]
     fields = list(dict.fromkeys(samples["field_name"]))
@@ -145,7 +141,7 @@ def test_json_schema_prompt_lists_the_dataset_fields(sample_data: Path) -> None:
 def test_json_schema_prompt_with_an_explicit_schema(demo_samples) -> None:
     schema = {"type": "object", "properties": {"seller": {"type": "string"}, "total": {"type": "number"}}}
 
-    prompt = build_prompts(_task({"strategy": "json_schema", "json_schema": schema}), demo_samples, REPO_ROOT)
+    prompt = _task({"strategy": "json_schema", "json_schema": schema}).prompts(demo_samples, REPO_ROOT)
 
     text = prompt.prompts["prompt"][0]
     assert "- seller\n- total" in text
@@ -154,7 +150,7 @@ def test_json_schema_prompt_with_an_explicit_schema(demo_samples) -> None:
 
 def test_missing_collection_file_names_the_task(demo_samples) -> None:
     with pytest.raises(FileNotFoundError, match="task 'prompt-test': prompt.collection 'no/such.csv'"):
-        build_prompts(_task({"strategy": "collection", "collection": "no/such.csv"}), demo_samples, REPO_ROOT)
+        _task({"strategy": "collection", "collection": "no/such.csv"}).prompts(demo_samples, REPO_ROOT)
 
 
 def test_broken_collection_files_are_clear_errors(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import polars as pl
 from model_interface import GenerationConfig, Resolution, get_spec, shared_model
 
 from vlm_pipelines import settings
+from vlm_pipelines.identity import identity_settings
 from vlm_pipelines.inference import (
     PredictionKey,
     PredictionRun,
@@ -28,8 +29,8 @@ from vlm_pipelines.inference import (
 )
 from vlm_pipelines.model_registry import EvaluatedModel
 from vlm_pipelines.results import ArchivedResult, archive_result
-from vlm_pipelines.schemas import ReadResult, dataset_hash
-from vlm_pipelines.scoring import Provenance, score_samples
+from vlm_pipelines.schemas import Provenance, ReadResult, dataset_hash
+from vlm_pipelines.scoring import score_samples
 from vlm_pipelines.tasks import TaskConfig, load_task_dataset
 
 DEFAULT_MAX_QUARANTINE_SHARE = 0.2
@@ -92,8 +93,7 @@ def _reasons_text(reasons: dict[str, int]) -> str:
 
 def dataset_checks(result: ReadResult, max_quarantine_share: float) -> list[DatasetCheck]:
     """The schema check and the quarantine-share check of a read dataset."""
-    from vlm_pipelines.schemas import SampleSchema
-    from vlm_pipelines.table_schemas import schema_problems
+    from vlm_pipelines.schemas import SampleSchema, schema_problems
 
     problems = schema_problems(result.samples, SampleSchema)
     total = result.samples.height + result.quarantine.height
@@ -211,7 +211,7 @@ def prediction_key(
     return PredictionKey(
         model_id=spec.model_id,
         package_version=spec.version,
-        params_hash=params_hash(entry.params, dict(resolution.settings)),
+        params_hash=params_hash(entry.params, identity_settings(spec, resolution.settings)),
         prompt_hash=prompt_hash,
         config_hash=config.config_hash,
     )
@@ -228,9 +228,8 @@ def ensure_runnable(entry: EvaluatedModel) -> None:
 def _prompted_samples(task: TaskConfig, samples: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     """(sample_id, image_paths, prompt, system_prompt, hints) per sample, and the prompt hash."""
     from vlm_pipelines.answers import sample_choices
-    from vlm_pipelines.prompts import build_prompts
 
-    prompt_set = build_prompts(task, samples, settings.REPO_ROOT)
+    prompt_set = task.prompts(samples, settings.REPO_ROOT)
     rows = samples.select("sample_id", "field_name", "doc_type", "metadata").to_dicts()
     hints = [
         json.dumps(

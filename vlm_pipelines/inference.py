@@ -21,23 +21,8 @@ import numpy as np
 import polars as pl
 from model_interface import GenerationConfig, GenerationRequest, VisionLanguageModel
 
-PREDICTION_SCHEMA: dict[str, pl.DataType] = {
-    "sample_id": pl.String(),
-    "model_id": pl.String(),
-    "package_version": pl.String(),
-    "params_hash": pl.String(),
-    "prompt_hash": pl.String(),
-    "config_hash": pl.String(),
-    "text": pl.String(),
-    "error": pl.String(),
-    "prompt_tokens": pl.Int64(),
-    "output_tokens": pl.Int64(),
-    "latency_s": pl.Float64(),
-    "ttft_s": pl.Float64(),
-    "tpot_s": pl.Float64(),
-    "peak_memory_bytes": pl.Int64(),
-    "batch_id": pl.String(),
-}
+from vlm_pipelines.schemas import PREDICTION_POLARS_SCHEMA
+
 KEY_COLUMNS = ("model_id", "package_version", "params_hash", "prompt_hash", "config_hash")
 
 
@@ -74,7 +59,7 @@ class PredictionStore:
     def load(self, key: PredictionKey | None = None) -> pl.DataFrame:
         files = sorted(self.folder.glob("batch-*.parquet"))
         if not files:
-            return pl.DataFrame(schema=PREDICTION_SCHEMA)
+            return pl.DataFrame(schema=PREDICTION_POLARS_SCHEMA)
         frame = pl.concat([pl.read_parquet(path) for path in files], how="vertical_relaxed")
         if key is not None:
             frame = frame.filter(pl.all_horizontal(pl.col(k) == v for k, v in key.as_dict().items()))
@@ -224,7 +209,7 @@ def run_predictions(
                     }
                     for row, result in zip(batch_rows, results, strict=True)
                 ],
-                schema=PREDICTION_SCHEMA,
+                schema=PREDICTION_POLARS_SCHEMA,
             )
         )
         computed += len(batch_rows)

@@ -2,8 +2,9 @@
 
     postprocess("Фамилия: ОСИПОВ", ["strip_label", "normalize_whitespace"], field_name="Фамилия") == "ОСИПОВ"
 
-A task lists the steps it wants, in order (`postprocess:` in its YAML). Add a step by writing a
-function `(text, field_name) -> str` and listing it in `STEPS`.
+A task lists the steps it wants, in order (`postprocess:` in its YAML): the names in `STEPS`, or a
+function `(text, field_name) -> str` from an installed package, as `package.module:function` or as an
+entry point in the `vlmbench.postprocess` group (see `vlm_pipelines.plugins`).
 """
 
 from __future__ import annotations
@@ -100,16 +101,49 @@ STEPS: dict[str, Step] = {
 KNOWN_STEPS: tuple[str, ...] = tuple(STEPS)
 
 
+def step_function(step: str) -> Step:
+    """The function a step name or reference stands for; ValueError when there is none."""
+    if step in STEPS:
+        return STEPS[step]
+    from vlm_pipelines.plugins import POSTPROCESS_GROUP, is_reference, load_callable
+
+    if is_reference(step) or step in _plugin_step_names():
+        return load_callable(step, POSTPROCESS_GROUP)
+    raise ValueError(
+        f"unknown post-processing step {step!r}; known steps: {', '.join(KNOWN_STEPS)}, or a "
+        "`package.module:function` path, or an entry point in 'vlmbench.postprocess'"
+    )
+
+
+def _plugin_step_names() -> set[str]:
+    from importlib import metadata
+
+    from vlm_pipelines.plugins import POSTPROCESS_GROUP
+
+    return {point.name for point in metadata.entry_points(group=POSTPROCESS_GROUP)}
+
+
 def check_steps(steps: Sequence[str]) -> None:
     """ValueError naming every unknown step and listing the known ones."""
-    unknown = [step for step in steps if step not in STEPS]
+    unknown = [step for step in steps if step not in STEPS and not _resolves(step)]
     if unknown:
-        raise ValueError(f"unknown post-processing step(s) {unknown}; known steps: {', '.join(KNOWN_STEPS)}")
+        raise ValueError(
+            f"unknown post-processing step(s) {unknown}; known steps: {', '.join(KNOWN_STEPS)}, or a "
+            "`package.module:function` path, or an entry point in 'vlmbench.postprocess'"
+        )
+
+
+def _resolves(step: str) -> bool:
+    try:
+        step_function(step)
+    except ValueError:
+        return False
+    return True
 
 
 def postprocess(text: str, steps: Sequence[str], *, field_name: str | None = None) -> str:
-    """Applies the named steps in order. `field_name` helps `strip_label` recognise an echoed label."""
+    """Applies the steps in order. `field_name` helps `strip_label` recognise an echoed label."""
     check_steps(steps)
     for step in steps:
-        text = STEPS[step](text, field_name)
+        text = step_function(step)(text, field_name)
     return text

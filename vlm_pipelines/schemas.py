@@ -1,7 +1,9 @@
-"""The normalized sample table every reader produces, and the quarantine table for rows it refuses.
+"""The pipeline's tables, one schema each (pandera), and the polars dtypes derived from them.
 
-One row of `SampleSchema` is one question about one or more document images, with its reference answers.
-Rows a reader cannot accept go to `QuarantineSchema` with a reason and the raw row, so nothing is lost.
+- `SampleSchema`: what every reader produces. One row is one question about one or more document images,
+  with its reference answers. Rows a reader refuses go to `QuarantineSchema` with a reason and the raw row.
+- `PredictionSchema`: one model answer (or failure) per sample, with the keys it is cached under.
+- `ScoreSchema`: per-sample scores; its provenance columns are the fields of `Provenance`.
 """
 
 from __future__ import annotations
@@ -15,37 +17,7 @@ from typing import Annotated
 
 import pandera.polars as pa
 import polars as pl
-
-SAMPLE_COLUMNS: tuple[str, ...] = (
-    "sample_id",
-    "image_paths",
-    "question",
-    "answers",
-    "doc_type",
-    "field_name",
-    "split",
-    "metadata",
-    "source_row",
-)
-QUARANTINE_COLUMNS: tuple[str, ...] = ("source_row", "reason", "raw")
-
-# Polars dtypes matching the pandera models, for building empty or new frames.
-SAMPLE_POLARS_SCHEMA: dict[str, pl.DataType] = {
-    "sample_id": pl.Utf8(),
-    "image_paths": pl.List(pl.Utf8()),
-    "question": pl.Utf8(),
-    "answers": pl.List(pl.Utf8()),
-    "doc_type": pl.Utf8(),
-    "field_name": pl.Utf8(),
-    "split": pl.Utf8(),
-    "metadata": pl.Utf8(),
-    "source_row": pl.Utf8(),
-}
-QUARANTINE_POLARS_SCHEMA: dict[str, pl.DataType] = {
-    "source_row": pl.Utf8(),
-    "reason": pl.Utf8(),
-    "raw": pl.Utf8(),
-}
+from pandera.errors import SchemaError, SchemaErrors
 
 # 16 hex chars of a content hash, plus "-2", "-3", ... when two different rows share that content key.
 SAMPLE_ID_PATTERN = r"^[0-9a-f]{16}(-[0-9]+)?$"
@@ -109,6 +81,15 @@ class QuarantineSchema(pa.DataFrameModel):
         ordered = True
 
 
+def polars_schema(model: type[pa.DataFrameModel]) -> dict[str, pl.DataType]:
+    """The polars dtype of each column of a pandera model, for building empty or new frames."""
+    return {name: column.dtype.type for name, column in model.to_schema().columns.items()}
+
+
+SAMPLE_POLARS_SCHEMA = polars_schema(SampleSchema)
+QUARANTINE_POLARS_SCHEMA = polars_schema(QuarantineSchema)
+
+
 def empty_quarantine() -> pl.DataFrame:
     return pl.DataFrame(schema=QUARANTINE_POLARS_SCHEMA)
 
@@ -151,3 +132,74 @@ class ReadResult:
             kind = reason.split(":", 1)[0]
             counts[kind] = counts.get(kind, 0) + 1
         return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+class PredictionSchema(pa.DataFrameModel):
+    """One model answer (or failure) for one sample, with the keys it is cached under."""
+
+    sample_id: str = pa.Field(unique=True)
+    model_id: str
+    package_version: str
+    params_hash: str
+    prompt_hash: str
+    config_hash: str
+    text: str
+    error: str = pa.Field(nullable=True)
+    prompt_tokens: int = pa.Field(ge=0)
+    output_tokens: int = pa.Field(ge=0)
+    latency_s: float = pa.Field(ge=0)
+    ttft_s: float = pa.Field(ge=0)
+    tpot_s: float = pa.Field(ge=0)
+    peak_memory_bytes: int = pa.Field(ge=0)
+    batch_id: str
+
+    @pa.dataframe_check
+    def ttft_within_latency(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("ttft_s") <= pl.col("latency_s") + 1e-9)
+
+
+PREDICTION_POLARS_SCHEMA = polars_schema(PredictionSchema)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a score depends on; stored on every row so any number can be traced to its inputs."""
+
+    task: str
+    model_name: str
+    model_id: str
+    package_version: str
+    dataset_hash: str
+    prompt_hash: str
+    config_hash: str
+    params_hash: str
+    resolved_config: str = "{}"  # JSON: what the model's `auto` settings resolved to (OCR engine, dtype...)
+    limitations: str = ""  # what the model cannot do here ("reads no Cyrillic"), " | "-separated
+
+
+# Per-sample scores: the sample's columns, the answer as scored, and every provenance field; the metric
+# columns are added per task (other columns are allowed).
+ScoreSchema = pa.DataFrameSchema(
+    {
+        "sample_id": pa.Column(str, unique=True),
+        "doc_type": pa.Column(str),
+        "field_name": pa.Column(str),
+        "prediction": pa.Column(str),
+        "parsed": pa.Column(bool),
+        "failed": pa.Column(bool),
+        **{field.name: pa.Column(str) for field in dataclasses.fields(Provenance)},
+    },
+    strict=False,
+    name="ScoreSchema",
+)
+
+
+def schema_problems(frame: pl.DataFrame, schema: type[pa.DataFrameModel] | pa.DataFrameSchema) -> list[str]:
+    """Every failure pandera finds (empty when the frame is valid)."""
+    try:
+        schema.validate(frame, lazy=True)
+    except SchemaErrors as errors:
+        return [str(item) for item in errors.schema_errors][:20]
+    except SchemaError as error:
+        return [str(error)]
+    return []

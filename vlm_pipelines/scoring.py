@@ -4,7 +4,7 @@ metrics, attach provenance."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -12,25 +12,10 @@ import polars as pl
 from vlm_pipelines.answers import extract_answer, sample_choices
 from vlm_pipelines.metrics import get_metric
 from vlm_pipelines.postprocess import postprocess
+from vlm_pipelines.schemas import Provenance
 
 if TYPE_CHECKING:
     from vlm_pipelines.tasks import TaskConfig
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """What a score depends on; stored on every row so any number can be traced to its inputs."""
-
-    task: str
-    model_name: str
-    model_id: str
-    package_version: str
-    dataset_hash: str
-    prompt_hash: str
-    config_hash: str
-    params_hash: str
-    resolved_config: str = "{}"  # JSON: what the model's `auto` settings resolved to (OCR engine, dtype...)
-    limitations: str = ""  # what the model cannot do here ("reads no Cyrillic"), " | "-separated
 
 
 def metadata_columns(samples: pl.DataFrame, keys: list[str]) -> pl.DataFrame:

@@ -17,8 +17,20 @@ def test_every_required_metric_is_registered():
     assert REQUIRED <= set(list_metrics())
 
 
-def test_list_metrics_is_sorted():
-    assert list_metrics() == sorted(list_metrics())
+def test_the_registry_is_exactly_the_entry_points_and_each_loads_its_own_metric():
+    # Issue 8: this test compared sorted() with sorted(); now it pins the whole registry.
+    assert list_metrics() == sorted(REQUIRED | {"json_field_f1_cer"})
+    for name in list_metrics():
+        assert get_metric(name).name == name
+
+
+def test_listing_the_metrics_imports_no_metric_module():
+    code = (
+        "import sys; import vlm_pipelines.metrics as m; names = m.list_metrics()\n"
+        "print(len(names), [k for k in sys.modules if k.startswith('vlm_pipelines.metrics.') and k != 'vlm_pipelines.metrics.registry'], 'numpy' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split(" ", 1)[1].strip() == "[] False", result.stdout + result.stderr
 
 
 def test_unknown_name_raises_a_key_error_that_lists_the_known_names():

@@ -95,3 +95,29 @@ def test_a_package_no_model_uses_requests_nothing(release_repo: Path, sensor_and
     result = evaluate(sensor, None)
     assert result.run_requests == []
     assert "model-vllm/v0.1.0" in result.cursor
+
+
+def test_a_release_of_a_package_a_model_uses_re_evaluates_that_model_too(release_repo: Path) -> None:
+    # Issue 8: ocr-smollm2 runs model-hf's SmolLM2; a model-hf release neither invalidated nor re-ran it.
+    models = {
+        "ocr-rules": EvaluatedModel(name="ocr-rules", model="ocr-rules"),
+        "ocr-smollm2": EvaluatedModel(name="ocr-smollm2", model="ocr-smollm2"),
+    }
+    tasks = {"synth_vqa_en": load_task_registry()["synth_vqa_en"]}
+    sensor = build_definitions(models, tasks).resolve_sensor_def("model_release_sensor")
+    git(release_repo, "tag", "model-hf/v0.2.0")
+    assert partitions_of(evaluate(sensor, None)) == ["ocr-smollm2|synth_vqa_en"]
+
+
+def test_the_versions_of_the_packages_a_model_uses_are_part_of_its_key() -> None:
+    from types import SimpleNamespace
+
+    from vlm_pipelines.identity import identity_settings
+    from vlm_pipelines.inference import params_hash
+
+    def key(hf_version: str) -> str:
+        spec = SimpleNamespace(package="model-ocr", versions={"model-ocr": "0.1.0", "model-hf": hf_version})
+        return params_hash({}, identity_settings(spec, {"ocr_engine": "tesseract"}))
+
+    assert key("0.1.0") != key("0.2.0")
+    assert identity_settings(SimpleNamespace(package="model-ocr", versions={"model-ocr": "1"}), {}) == {}

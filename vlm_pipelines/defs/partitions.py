@@ -26,13 +26,3 @@ def evaluation_partitions(
 
 def evaluation_partition_key(model_name: str, task_name: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"model": model_name, "task": task_name})
-
-
-def partition_run_tags(model_name: str, task_name: str) -> dict[str, str]:
-    """The three tags a multi-partition run needs when launched by `dagster job execute`."""
-    key = evaluation_partition_key(model_name, task_name)
-    return {
-        "dagster/partition": str(key),
-        "dagster/partition/model": model_name,
-        "dagster/partition/task": task_name,
-    }

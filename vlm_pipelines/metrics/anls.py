@@ -24,7 +24,7 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
+from vlm_pipelines.metrics.registry import Metric, as_reference_list
 
 ANLS_THRESHOLD = 0.5
 
@@ -140,13 +140,11 @@ def rrc_anls(prediction: str, references: Sequence[str], threshold: float = ANLS
     return float(question_result)
 
 
-ANLS = register_metric(
-    Metric(
-        name="anls",
-        description="DocVQA/RRC ANLS: 1 - normalised Levenshtein (raw-length denominator), 0 below 0.5.",
-        higher_is_better=True,
-        score_fn=anls,
-        batch_fn=anls_batch,
-        worst_value=0.0,
-    )
+ANLS = Metric(
+    name="anls",
+    description="DocVQA/RRC ANLS: 1 - normalised Levenshtein (raw-length denominator), 0 below 0.5.",
+    higher_is_better=True,
+    score_fn=anls,
+    batch_fn=anls_batch,
+    worst_value=0.0,
 )

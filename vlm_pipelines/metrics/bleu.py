@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import sacrebleu
 
-from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
+from vlm_pipelines.metrics.registry import Metric, as_reference_list
 
 
 def sentence_bleu(prediction: str, references: str | Sequence[str]) -> float:
@@ -32,12 +32,10 @@ def corpus_bleu(predictions: Sequence[str], references: Sequence[str | Sequence[
     return sacrebleu.corpus_bleu(list(predictions), streams).score / 100.0
 
 
-BLEU = register_metric(
-    Metric(
-        name="bleu",
-        description="sacrebleu sentence BLEU (hypothesis, references), scaled to 0..1.",
-        higher_is_better=True,
-        score_fn=sentence_bleu,
-        worst_value=0.0,
-    )
+BLEU = Metric(
+    name="bleu",
+    description="sacrebleu sentence BLEU (hypothesis, references), scaled to 0..1.",
+    higher_is_better=True,
+    score_fn=sentence_bleu,
+    worst_value=0.0,
 )

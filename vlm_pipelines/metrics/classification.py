@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
+from vlm_pipelines.metrics.registry import Metric, as_reference_list
 
 
 def normalize_label(label: str) -> str:
@@ -77,12 +77,10 @@ def confusion_matrix(predictions: Sequence[str], labels: Sequence[str]) -> pl.Da
     return pl.DataFrame(columns, schema={"true_label": pl.String} | dict.fromkeys(classes, pl.Int64))
 
 
-CLASSIFICATION_ACCURACY = register_metric(
-    Metric(
-        name="classification_accuracy",
-        description="1 if the predicted label equals the reference label after casefold/strip.",
-        higher_is_better=True,
-        score_fn=label_match,
-        worst_value=0.0,
-    )
+CLASSIFICATION_ACCURACY = Metric(
+    name="classification_accuracy",
+    description="1 if the predicted label equals the reference label after casefold/strip.",
+    higher_is_better=True,
+    score_fn=label_match,
+    worst_value=0.0,
 )

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import jiwer
 
-from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
+from vlm_pipelines.metrics.registry import Metric, as_reference_list
 
 
 def _rate_with_empty_rule(measure: Callable[[str, str], float], prediction: str, reference: str) -> float:
@@ -46,21 +46,17 @@ def wer(prediction: str, references: str | Sequence[str]) -> float:
     return min(word_error_rate(prediction, ref) for ref in as_reference_list(references))
 
 
-CER = register_metric(
-    Metric(
-        name="cer",
-        description="Character error rate (jiwer), lowest over references; lower is better.",
-        higher_is_better=False,
-        score_fn=cer,
-        worst_value=1.0,
-    )
+CER = Metric(
+    name="cer",
+    description="Character error rate (jiwer), lowest over references; lower is better.",
+    higher_is_better=False,
+    score_fn=cer,
+    worst_value=1.0,
 )
-WER = register_metric(
-    Metric(
-        name="wer",
-        description="Word error rate (jiwer), lowest over references; lower is better.",
-        higher_is_better=False,
-        score_fn=wer,
-        worst_value=1.0,
-    )
+WER = Metric(
+    name="wer",
+    description="Word error rate (jiwer), lowest over references; lower is better.",
+    higher_is_better=False,
+    score_fn=wer,
+    worst_value=1.0,
 )

@@ -22,7 +22,7 @@ from typing import Any, Literal, TypedDict
 
 from vlm_pipelines.answers import extract_json_object
 from vlm_pipelines.metrics.error_rates import character_error_rate
-from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
+from vlm_pipelines.metrics.registry import Metric, as_reference_list
 from vlm_pipelines.metrics.text_match import normalize_text
 
 MatchRule = Literal["exact", "cer"]
@@ -158,16 +158,14 @@ def json_field_metric(
     )
 
 
-JSON_VALID = register_metric(
-    Metric(
-        name="json_valid",
-        description="1 if the prediction parses as a JSON object (```json fences allowed).",
-        higher_is_better=True,
-        score_fn=json_valid,
-        worst_value=0.0,
-    )
+JSON_VALID = Metric(
+    name="json_valid",
+    description="1 if the prediction parses as a JSON object (```json fences allowed).",
+    higher_is_better=True,
+    score_fn=json_valid,
+    worst_value=0.0,
 )
-JSON_FIELD_PRECISION = register_metric(json_field_metric("precision"))
-JSON_FIELD_RECALL = register_metric(json_field_metric("recall"))
-JSON_FIELD_F1 = register_metric(json_field_metric("f1"))
-JSON_FIELD_F1_CER = register_metric(json_field_metric("f1", rule="cer", name="json_field_f1_cer"))
+JSON_FIELD_PRECISION = json_field_metric("precision")
+JSON_FIELD_RECALL = json_field_metric("recall")
+JSON_FIELD_F1 = json_field_metric("f1")
+JSON_FIELD_F1_CER = json_field_metric("f1", rule="cer", name="json_field_f1_cer")

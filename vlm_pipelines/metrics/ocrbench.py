@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
+from vlm_pipelines.metrics.registry import Metric, as_reference_list
 
 
 def _general_form(text: str) -> str:
@@ -29,12 +29,10 @@ def ocrbench(prediction: str, references: str | Sequence[str], formula: bool = F
     return float(any(normalize(ref) in predicted for ref in as_reference_list(references)))
 
 
-OCRBENCH = register_metric(
-    Metric(
-        name="ocrbench",
-        description="OCRBench: 1 if any reference (lowercased, stripped) is a substring of the prediction.",
-        higher_is_better=True,
-        score_fn=ocrbench,
-        worst_value=0.0,
-    )
+OCRBENCH = Metric(
+    name="ocrbench",
+    description="OCRBench: 1 if any reference (lowercased, stripped) is a substring of the prediction.",
+    higher_is_better=True,
+    score_fn=ocrbench,
+    worst_value=0.0,
 )

@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from vlm_pipelines.answers import extract_json, parse_order, read_integers
-from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
+from vlm_pipelines.metrics.registry import Metric, as_reference_list
 
 # The score of an answer that is not a permutation of the pages: a random order's expected correlation.
 UNPARSED_CORRELATION = 0.0
@@ -107,30 +107,24 @@ def _per_sample(
     return score
 
 
-KENDALL_TAU = register_metric(
-    Metric(
-        name="kendall_tau",
-        description="Kendall's tau of the predicted page order vs the reference; 0 (chance) if no permutation.",
-        higher_is_better=True,
-        score_fn=_per_sample(kendall_tau, UNPARSED_CORRELATION),
-        worst_value=UNPARSED_CORRELATION,
-    )
+KENDALL_TAU = Metric(
+    name="kendall_tau",
+    description="Kendall's tau of the predicted page order vs the reference; 0 (chance) if no permutation.",
+    higher_is_better=True,
+    score_fn=_per_sample(kendall_tau, UNPARSED_CORRELATION),
+    worst_value=UNPARSED_CORRELATION,
 )
-SPEARMAN_RHO = register_metric(
-    Metric(
-        name="spearman_rho",
-        description="Spearman's rho of the predicted page order vs the reference; 0 (chance) if no permutation.",
-        higher_is_better=True,
-        score_fn=_per_sample(spearman_rho, UNPARSED_CORRELATION),
-        worst_value=UNPARSED_CORRELATION,
-    )
+SPEARMAN_RHO = Metric(
+    name="spearman_rho",
+    description="Spearman's rho of the predicted page order vs the reference; 0 (chance) if no permutation.",
+    higher_is_better=True,
+    score_fn=_per_sample(spearman_rho, UNPARSED_CORRELATION),
+    worst_value=UNPARSED_CORRELATION,
 )
-POSITIONAL_ACCURACY = register_metric(
-    Metric(
-        name="positional_accuracy",
-        description="Share of positions where the predicted order has the reference item; 0 if no permutation.",
-        higher_is_better=True,
-        score_fn=_per_sample(positional_accuracy, 0.0, partial_lists=True),
-        worst_value=0.0,
-    )
+POSITIONAL_ACCURACY = Metric(
+    name="positional_accuracy",
+    description="Share of positions where the predicted order has the reference item; 0 if no permutation.",
+    higher_is_better=True,
+    score_fn=_per_sample(positional_accuracy, 0.0, partial_lists=True),
+    worst_value=0.0,
 )

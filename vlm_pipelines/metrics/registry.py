@@ -3,17 +3,27 @@
 A metric scores one prediction string against one or more reference strings. Every metric also has a
 column form, ``.batch(predictions, references)``, that returns a float64 numpy array; metrics that
 can do better than a Python loop (ANLS) supply their own.
+
+The registry is the `vlmbench.metrics` entry-point group (this project's `pyproject.toml` lists its own
+metrics there; another package may add more). Names are read from the entry points without importing
+any metric, so validating a task stays cheap; a metric's module is imported when the metric is first used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 ScoreFn = Callable[[str, list[str]], float]
-BatchFn = Callable[[Sequence[str], Sequence[Sequence[str]]], np.ndarray]
+BatchFn = Callable[[Sequence[str], Sequence[Sequence[str]]], "np.ndarray"]
+ENTRY_POINT_GROUP = "vlmbench.metrics"
 
 
 class UnknownMetricError(KeyError):
@@ -40,7 +50,8 @@ class Metric:
     higher_is_better: bool
     score_fn: ScoreFn
     batch_fn: BatchFn | None = None
-    # The score a failed or unparseable prediction gets; callers use it to fill missing predictions.
+    # The worst score the metric gives (0 for accuracies, the cap of an error rate): reports use it to
+    # tell which end of the scale is bad. A failed prediction is scored as an empty answer, not with this.
     worst_value: float = 0.0
 
     def __call__(self, prediction: str, references: str | Sequence[str]) -> float:
@@ -48,6 +59,8 @@ class Metric:
 
     def batch(self, predictions: Sequence[str], references: Sequence[str | Sequence[str]]) -> np.ndarray:
         """Score a whole column: one float64 per (prediction, references) row."""
+        import numpy as np
+
         if len(predictions) != len(references):
             raise ValueError(f"{len(predictions)} predictions but {len(references)} reference lists")
         if self.batch_fn is not None:
@@ -59,26 +72,24 @@ class Metric:
         )
 
 
-_REGISTRY: dict[str, Metric] = {}
+@cache
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {point.name: point for point in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def register_metric(metric: Metric) -> Metric:
-    """Add a metric under its name; a second metric with the same name is an error."""
-    if metric.name in _REGISTRY:
-        raise ValueError(f"metric {metric.name!r} is already registered")
-    _REGISTRY[metric.name] = metric
+@cache
+def get_metric(name: str) -> Metric:
+    """The registered metric called `name`; `UnknownMetricError` (a KeyError) lists the known names."""
+    points = _entry_points()
+    if name not in points:
+        known = ", ".join(list_metrics())
+        raise UnknownMetricError(f"unknown metric {name!r}; known metrics: {known}")
+    metric = points[name].load()
+    if not isinstance(metric, Metric) or metric.name != name:
+        raise TypeError(f"entry point {name!r} ({points[name].value}) is not a Metric named {name!r}")
     return metric
 
 
-def get_metric(name: str) -> Metric:
-    """The registered metric called `name`; `UnknownMetricError` (a KeyError) lists the known names."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(list_metrics())
-        raise UnknownMetricError(f"unknown metric {name!r}; known metrics: {known}") from None
-
-
 def list_metrics() -> list[str]:
-    """Names of all registered metrics, sorted."""
-    return sorted(_REGISTRY)
+    """Names of all registered metrics, sorted (no metric is imported)."""
+    return sorted(_entry_points())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
+from vlm_pipelines.metrics.registry import Metric, as_reference_list
 
 MAX_RELATIVE_CHANGE = 0.05
 
@@ -44,12 +44,10 @@ def relaxed_accuracy(prediction: str, references: str | Sequence[str]) -> float:
     return float(any(relaxed_correctness(ref, prediction) for ref in as_reference_list(references)))
 
 
-RELAXED_ACCURACY = register_metric(
-    Metric(
-        name="relaxed_accuracy",
-        description="ChartQA/pix2struct: numbers within 5% relative error (x% = x/100), else case-insensitive equality.",
-        higher_is_better=True,
-        score_fn=relaxed_accuracy,
-        worst_value=0.0,
-    )
+RELAXED_ACCURACY = Metric(
+    name="relaxed_accuracy",
+    description="ChartQA/pix2struct: numbers within 5% relative error (x% = x/100), else case-insensitive equality.",
+    higher_is_better=True,
+    score_fn=relaxed_accuracy,
+    worst_value=0.0,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
+from vlm_pipelines.metrics.registry import Metric, as_reference_list
 
 
 def normalize_text(text: str) -> str:
@@ -18,12 +18,10 @@ def exact_match(prediction: str, references: str | Sequence[str]) -> float:
     return float(any(predicted == normalize_text(ref) for ref in as_reference_list(references)))
 
 
-EXACT_MATCH = register_metric(
-    Metric(
-        name="exact_match",
-        description="1 if prediction equals a reference after strip, casefold and whitespace collapse.",
-        higher_is_better=True,
-        score_fn=exact_match,
-        worst_value=0.0,
-    )
+EXACT_MATCH = Metric(
+    name="exact_match",
+    description="1 if prediction equals a reference after strip, casefold and whitespace collapse.",
+    higher_is_better=True,
+    score_fn=exact_match,
+    worst_value=0.0,
 )

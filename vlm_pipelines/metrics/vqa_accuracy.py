@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from vlm_pipelines.metrics.registry import Metric, as_reference_list, register_metric
+from vlm_pipelines.metrics.registry import Metric, as_reference_list
 
 CONTRACTIONS = {
     "aint": "ain't", "arent": "aren't", "cant": "can't", "couldve": "could've", "couldnt": "couldn't",
@@ -117,12 +117,10 @@ def vqa_accuracy(prediction: str, references: str | Sequence[str]) -> float:
     return sum(per_left_out) / len(per_left_out)
 
 
-VQA_ACCURACY = register_metric(
-    Metric(
-        name="vqa_accuracy",
-        description="EvalAI/TextVQA accuracy: normalised answer, min(#agreeing annotators / 3, 1), leave-one-out.",
-        higher_is_better=True,
-        score_fn=vqa_accuracy,
-        worst_value=0.0,
-    )
+VQA_ACCURACY = Metric(
+    name="vqa_accuracy",
+    description="EvalAI/TextVQA accuracy: normalised answer, min(#agreeing annotators / 3, 1), leave-one-out.",
+    higher_is_better=True,
+    score_fn=vqa_accuracy,
+    worst_value=0.0,
 )

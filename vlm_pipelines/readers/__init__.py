@@ -4,21 +4,19 @@
     result.samples     # SampleSchema rows
     result.quarantine  # refused rows, each with a reason and the raw row
 
-One module per format; add a format by adding a module with `FORMAT` and `read(path, image_cache_dir)`
-and listing it in `READERS`.
+One module per format; add a format by writing a module with `FORMAT` and `read(path, image_cache_dir)`
+(it builds `RowDraft`s and hands them to `normalize.SampleAssembler`), listing it in `READER_MODULES`,
+and teaching `detect_format` its folder or file name.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vlm_pipelines.schemas import ReadResult
-
-Reader = Callable[[Path, "Path | None"], "ReadResult"]
 
 # Format name -> reader module. Modules are imported on first use, so naming the formats (task
 # validation, loading the Dagster definitions) does not import pandera.

@@ -95,6 +95,21 @@ def wide_table(grouped: pl.DataFrame, by: list[str], metrics: list[str]) -> pl.D
     return pl.DataFrame(rows)
 
 
+UNPARSED_LABEL = "(unparsed)"
+
+
+def label_tables(scores: pl.DataFrame) -> tuple[pl.DataFrame, float]:
+    """(confusion matrix, macro F1) of a label task; an answer that named no label is `(unparsed)`."""
+    from vlm_pipelines.metrics.classification import confusion_matrix, macro_f1
+
+    truth = [answers[0] for answers in scores["answers"].to_list()]
+    predicted = [
+        prediction if parsed else UNPARSED_LABEL
+        for prediction, parsed in zip(scores["prediction"].to_list(), scores["parsed"].to_list(), strict=True)
+    ]
+    return confusion_matrix(predicted, truth), macro_f1(predicted, truth, classes=sorted(set(truth)))
+
+
 def speed_table(speed: dict[str, float]) -> pl.DataFrame:
     rows = [(label, speed[key]) for key, label in SPEED_MEASURES.items() if key in speed]
     return pl.DataFrame(
@@ -130,6 +145,7 @@ def build_task_report(
     out_dir: Path,
     speed: dict[str, float] | None = None,
     notes: list[str] | None = None,
+    answer_type: str = "text",
 ) -> TaskReport:
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{model_name} on {task}"
@@ -138,6 +154,8 @@ def build_task_report(
         if column in scores.columns:
             grouped[f"by {column}"] = ([column], group_scores(scores, metrics, by=[column]))
     tables = {name: wide_table(table, by, metrics) for name, (by, table) in grouped.items()}
+    if answer_type == "label" and scores.height:
+        tables["confusion matrix"], macro = label_tables(scores)
 
     primary = metrics[0]
     plots = {"overall": score_histogram(scores, metrics, title, out_dir / "score_distribution.png")}
@@ -164,6 +182,8 @@ def build_task_report(
     summary = f"{scores.height} samples, {failed} failed predictions"
     if "parsed" in scores.columns and scores.height:
         summary += f", {float(scores['parsed'].mean()):.1%} of answers parsed into the task's answer type"
+    if answer_type == "label" and scores.height:
+        summary += f", macro F1 {macro:.3f}"
     report = TaskReport(
         title=title,
         summary=summary,

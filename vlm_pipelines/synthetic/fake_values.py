@@ -10,6 +10,8 @@ import random
 from dataclasses import dataclass
 from datetime import date
 
+from vlm_pipelines.transliteration import transliterate
+
 LANGUAGES = ("en", "ru")
 
 MONTHS_EN = ("January February March April May June July August September October November December").split()
@@ -338,14 +340,6 @@ PAYMENT_METHODS = {
     "ru": ("Наличными", "Безналичными", "Банковской картой", "СБП"),
 }
 
-_TRANSLIT = dict(
-    zip(
-        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-        "a b v g d e e zh z i y k l m n o p r s t u f kh ts ch sh shch - y - e yu ya".split(),
-        strict=True,
-    )
-)
-
 
 @dataclass(frozen=True)
 class Person:
@@ -363,14 +357,6 @@ class Company:
     tax_id: str
     address: str
     city: str
-
-
-def transliterate(text: str) -> str:
-    out = []
-    for char in text.lower():
-        latin = _TRANSLIT.get(char, char)
-        out.append("" if latin == "-" else latin)
-    return "".join(out)
 
 
 def person(rng: random.Random, language: str) -> Person:

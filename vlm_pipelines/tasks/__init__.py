@@ -6,7 +6,6 @@ result = load_task_dataset(tasks["demo_mini_vqa"], repo_root=REPO_ROOT, cache_di
 
 from vlm_pipelines.settings import REPO_ROOT
 from vlm_pipelines.tasks.config import (
-    KNOWN_METRICS,
     DatasetSpec,
     Filters,
     PromptSpec,
@@ -36,7 +35,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "DEFAULT_AD_HOC_METRICS",
-    "KNOWN_METRICS",
     "REPO_ROOT",
     "DatasetSpec",
     "Filters",

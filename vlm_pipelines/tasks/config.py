@@ -14,50 +14,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from model_interface import GenerationConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vlm_pipelines.postprocess import check_steps
-from vlm_pipelines.prompts.template import compile_template
+from vlm_pipelines.prompts.spec import PromptSpec
 from vlm_pipelines.readers import SUPPORTED_FORMATS
 from vlm_pipelines.registry_files import RegistryError
 
-# Metric names the metrics registry provides. Listed here so that validating a task (and loading the
-# Dagster definitions) does not import every metric library; a test keeps the two in step.
-KNOWN_METRICS: tuple[str, ...] = (
-    "anls",
-    "vqa_accuracy",
-    "relaxed_accuracy",
-    "ocrbench",
-    "exact_match",
-    "cer",
-    "wer",
-    "bleu",
-    "json_valid",
-    "json_field_precision",
-    "json_field_recall",
-    "json_field_f1",
-    "json_field_f1_cer",
-    "classification_accuracy",
-    "kendall_tau",
-    "spearman_rho",
-    "positional_accuracy",
-)
 # Sample columns results can be grouped by; other names are read from each sample's metadata
 # (e.g. `degradation`, `language`).
 GROUPABLE_COLUMNS: tuple[str, ...] = ("doc_type", "field_name", "split")
 METADATA_KEY_PATTERN = r"^[a-z_][a-z0-9_]*$"
 TASK_NAME_PATTERN = r"^[a-z0-9_-]+$"
-# The prompt keys each strategy uses (others may not be set), and the one it cannot do without.
-_STRATEGY_KEYS = {
-    "collection": ("collection",),
-    "template": ("template",),
-    "json_schema": ("fields", "json_schema", "instructions"),
-}
-_REQUIRED_PROMPT_KEY = {"collection": "collection", "template": "template"}
-
 
 TaskConfigError = RegistryError
 AnswerType = Literal["text", "label", "json", "order"]
@@ -114,42 +86,6 @@ class Filters(_Strict):
     field_name: list[str] | None = None
 
 
-class PromptSpec(_Strict):
-    """How a sample's prompt is built.
-
-    - question: the dataset question as is.
-    - collection: `collection` is a `prompt;doc_class_question_type[;cer]` CSV; its prompt for
-      "<doc_type> <field_name>" replaces the question (rows without a key keep the question).
-    - template: `template` is Jinja over question, doc_type, field_name, split, metadata, image_count.
-    - json_schema: an extraction prompt listing `fields` (and `json_schema` when given); `instructions`
-      replaces the default lead sentence.
-    """
-
-    strategy: Literal["question", "collection", "template", "json_schema"] = "question"
-    system_prompt: str | None = None
-    collection: str | None = None
-    template: str | None = None
-    fields: list[str] | None = None
-    json_schema: dict[str, Any] | None = None
-    instructions: str | None = None
-
-    @model_validator(mode="after")
-    def _keys_match_strategy(self) -> PromptSpec:
-        required = _REQUIRED_PROMPT_KEY.get(self.strategy)
-        if required and not getattr(self, required):
-            raise ValueError(f"strategy {self.strategy!r} needs the key '{required}'")
-        for strategy, keys in _STRATEGY_KEYS.items():
-            for key in keys:
-                if strategy != self.strategy and getattr(self, key) is not None:
-                    raise ValueError(
-                        f"'{key}' is only used by strategy {strategy!r}, not {self.strategy!r}: "
-                        f"remove it or change the strategy"
-                    )
-        if self.template is not None:
-            compile_template(self.template)
-        return self
-
-
 class TaskConfig(_Strict):
     """One evaluation task: dataset, selection, prompt, answer post-processing and metrics."""
 
@@ -170,6 +106,24 @@ class TaskConfig(_Strict):
     max_samples: int | None = Field(default=None, ge=1)
     demo: bool = False  # included in `vlmbench demo`
 
+    def answer_settings(self) -> dict[str, Any]:
+        """What pipeline models receive with the prompt besides its text (request hints): the answer type
+        and the labels. Part of the prompt hash; empty for plain text tasks, whose hash it leaves as is."""
+        if self.answer_type == "text" and not self.labels:
+            return {}
+        return {"answer_type": self.answer_type, "labels": self.labels}
+
+    def prompts(self, samples: Any, repo_root: Path):
+        """The prompt of every sample (`vlm_pipelines.prompts.PromptSet`)."""
+        from vlm_pipelines.prompts import build_prompts
+
+        return build_prompts(self.prompt, samples, repo_root, self.name, self.answer_settings())
+
+    def prompt_hash(self, repo_root: Path) -> str:
+        from vlm_pipelines.prompts import prompt_hash
+
+        return prompt_hash(self.prompt, repo_root, self.name, self.answer_settings())
+
     @field_validator("postprocess")
     @classmethod
     def _known_steps(cls, steps: list[str]) -> list[str]:
@@ -179,9 +133,12 @@ class TaskConfig(_Strict):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, metrics: list[str]) -> list[str]:
-        unknown = [metric for metric in metrics if metric not in KNOWN_METRICS]
+        from vlm_pipelines.metrics import list_metrics
+
+        known = list_metrics()
+        unknown = [metric for metric in metrics if metric not in known]
         if unknown:
-            raise ValueError(f"unknown metric(s) {unknown}; known metrics: {', '.join(KNOWN_METRICS)}")
+            raise ValueError(f"unknown metric(s) {unknown}; known metrics: {', '.join(known)}")
         if len(set(metrics)) != len(metrics):
             raise ValueError(f"metric listed twice in {metrics}")
         return metrics

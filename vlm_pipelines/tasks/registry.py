@@ -16,6 +16,7 @@ from typing import Any
 from vlm_pipelines.readers import detect_format
 from vlm_pipelines.registry_files import Registry, load_registry, validate_entry
 from vlm_pipelines.tasks.config import DatasetSpec, TaskConfig
+from vlm_pipelines.transliteration import transliterate
 
 DEFAULT_AD_HOC_METRICS: tuple[str, ...] = ("anls", "exact_match", "cer")
 
@@ -30,19 +31,9 @@ def load_task_registry(folder: Path | None = None) -> Registry[TaskConfig]:
     return load_registry("tasks", "task", parse_task, folder)
 
 
-# Cyrillic -> Latin, so Russian folder names still give readable task names.
-_TRANSLIT = dict(
-    zip(
-        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-        "a|b|v|g|d|e|e|zh|z|i|y|k|l|m|n|o|p|r|s|t|u|f|kh|ts|ch|sh|shch||y||e|yu|ya".split("|"),
-        strict=True,
-    )
-)
-
-
 def sanitize_task_name(text: str) -> str:
     """A valid task name from free text: lowercase, Cyrillic transliterated, others -> `_`."""
-    lowered = "".join(_TRANSLIT.get(character, character) for character in text.lower())
+    lowered = transliterate(text)
     name = re.sub(r"[^a-z0-9_-]+", "_", lowered).strip("_-")[:64].strip("_-")
     return name or f"dataset_{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 

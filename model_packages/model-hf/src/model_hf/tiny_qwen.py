@@ -78,8 +78,9 @@ def ensure_tiny_qwen(path: Path | None = None) -> Path:
     return path
 
 
-def build_tiny_qwen(out_dir: Path) -> None:
-    """Writes processor and random model (fixed seed) to `out_dir`."""
+def build_tiny_qwen(out_dir: Path, weights: bool = True) -> None:
+    """Writes processor and random model (fixed seed) to `out_dir`; with `weights=False` only the processor
+    and the model config (all that prompt rendering reads, e.g. vLLM's renderer in model-vllm's tests)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
@@ -150,9 +151,13 @@ def build_tiny_qwen(out_dir: Path) -> None:
         vision_start_token_id=token_id("<|vision_start|>"),
         vision_end_token_id=token_id("<|vision_end|>"),
     )
+    processor.save_pretrained(out_dir)
+    if not weights:
+        config.architectures = [Qwen2_5_VLForConditionalGeneration.__name__]
+        config.save_pretrained(out_dir)
+        return
     torch.manual_seed(SEED)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
     model.generation_config.eos_token_id = token_id("<|im_end|>")
     model.generation_config.pad_token_id = token_id("<|endoftext|>")
     model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)

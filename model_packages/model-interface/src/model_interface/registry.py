@@ -58,10 +58,23 @@ class ModelSpec:
     default_params: Mapping[str, Any] = None  # type: ignore[assignment]
     modality: str = "vision"  # "vision" or "text"
     resolve: Callable[[BaseModel], Resolution] | None = None
+    # Other model packages whose code runs when this model answers (ocr-smollm2 uses model-hf's SmolLM2):
+    # a release of any of them invalidates cached answers and re-evaluates the model.
+    uses_packages: tuple[str, ...] = ()
 
     @property
     def version(self) -> str:
         return package_version(self.package)
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """This model's package, then the packages it uses."""
+        return (self.package, *self.uses_packages)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """The installed version of every package in `packages`."""
+        return {package: package_version(package) for package in self.packages}
 
     def validate_params(self, params: Mapping[str, Any] | None = None) -> BaseModel:
         merged = {**(self.default_params or {}), **(params or {})}

@@ -45,6 +45,7 @@ def model_specs() -> list[ModelSpec]:
             ),
             check=_check_reader,
             resolve=resolve_ocr_with_reader,
+            uses_packages=("model-hf",),
         ),
     ]
 
@@ -87,6 +88,9 @@ def resolve_ocr_with_reader(params: BaseModel) -> Resolution:
         reader = get_spec(READER_MODEL_ID)
     except KeyError:
         return ocr
-    settings = {**ocr.settings, "reader": f"{READER_MODEL_ID} ({reader.package} {reader.version})"}
+    settings = {
+        **ocr.settings,
+        "reader": READER_MODEL_ID,
+    }  # its package version is in the key (uses_packages)
     settings |= {f"reader_{key}": value for key, value in reader.resolution().settings.items()}
     return Resolution(settings=settings, limitations=ocr.limitations + reader.resolution().limitations)

@@ -1,4 +1,4 @@
-"""Re-evaluation: a sensor on model-package release tags, and an (off by default) schedule."""
+"""Re-evaluation when a model package gets a release tag."""
 
 import json
 from collections.abc import Mapping
@@ -11,19 +11,24 @@ from vlm_pipelines.model_registry import EvaluatedModel
 
 
 def models_by_package(models: Mapping[str, EvaluatedModel]) -> dict[str, list[str]]:
+    """Registry names by package: a model is listed under its own package and every package it uses
+    (`ModelSpec.uses_packages`), so a model-hf release re-evaluates ocr-smollm2 too."""
     from model_interface import discover
 
     specs = discover()
     packages: dict[str, list[str]] = {}
     for name, entry in models.items():
         if entry.model in specs:
-            packages.setdefault(specs[entry.model].package, []).append(name)
+            for package in specs[entry.model].packages:
+                packages.setdefault(package, []).append(name)
     return packages
 
 
 def build_release_tag_sensor(
     evaluate_job, models: Mapping[str, EvaluatedModel], tasks: Mapping
 ) -> dg.SensorDefinition:
+    """A factory over the registries: its run requests are their model x task partitions."""
+
     @dg.sensor(
         job=evaluate_job,
         minimum_interval_seconds=60,
@@ -58,22 +63,3 @@ def build_release_tag_sensor(
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return model_release_sensor
-
-
-def build_reevaluation_schedule(evaluate_job, models: Mapping, tasks: Mapping) -> dg.ScheduleDefinition:
-    @dg.schedule(
-        job=evaluate_job,
-        cron_schedule="0 3 * * 0",
-        default_status=dg.DefaultScheduleStatus.STOPPED,
-        description="Re-evaluates every model x task partition weekly (off by default).",
-    )
-    def weekly_reevaluation(context: dg.ScheduleEvaluationContext):
-        stamp = context.scheduled_execution_time.isoformat()
-        for model_name in sorted(models):
-            for task_name in sorted(tasks):
-                yield dg.RunRequest(
-                    run_key=f"{stamp}:{model_name}|{task_name}",
-                    partition_key=evaluation_partition_key(model_name, task_name),
-                )
-
-    return weekly_reevaluation

@@ -1,48 +1,30 @@
-"""Evaluation assets: dataset (per task), predictions, sample_metrics and task_report (model x task)."""
+"""Evaluation assets: dataset (per task), predictions, sample_metrics and task_report (model x task).
+
+Each asset says what it produces from what; `vlm_pipelines.evaluation` does the work.
+"""
 
 import hashlib
 from collections.abc import Mapping
 
 import dagster as dg
 
+from vlm_pipelines.defs.evaluation.checks import (
+    DATASET_CHECKS,
+    PREDICTION_CHECKS,
+    SCORE_CHECKS,
+    check_from_problems,
+)
 from vlm_pipelines.defs.partitions import evaluation_partitions, task_partitions
 from vlm_pipelines.defs.resources import EvaluationSettings
+from vlm_pipelines.identity import predictions_code_version
 from vlm_pipelines.model_registry import EvaluatedModel
 
 GROUP = "evaluation"
 
 
-def _check_from_problems(name: str, asset: str, problems: list[str]) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=name,
-        asset_key=asset,
-        passed=not problems,
-        metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
-    )
-
-
-def predictions_code_version(models: Mapping[str, EvaluatedModel], tasks: Mapping) -> str:
-    """Changes when a model package version or any prompt configuration changes, so Dagster marks
-    `predictions` stale."""
-    from model_interface import discover
-
-    from vlm_pipelines.prompts import prompt_hash
-    from vlm_pipelines.settings import REPO_ROOT
-
-    specs = discover()
-    parts = [
-        f"{name}={specs[entry.model].version if entry.model in specs else 'not-installed'}"
-        for name, entry in sorted(models.items())
-    ]
-    for name, task in sorted(tasks.items()):
-        try:
-            parts.append(f"{name}:{prompt_hash(task, REPO_ROOT)}")
-        except (OSError, ValueError) as error:  # e.g. a missing prompt collection: fails that task's run only
-            parts.append(f"{name}:unreadable:{error}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-
-
 def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping) -> list:
+    """The assets of every model x task partition. A factory over the registries: the partitions, the
+    code version and each asset's inputs are the registries' entries, known only once the YAML is read."""
     by_task = task_partitions(tasks)
     by_model_and_task = evaluation_partitions(models, tasks)
 
@@ -58,15 +40,7 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
         partitions_def=by_task,
         group_name=GROUP,
         can_subset=False,
-        check_specs=[
-            dg.AssetCheckSpec("schema", asset="dataset", blocking=True, description="pandera SampleSchema"),
-            dg.AssetCheckSpec(
-                "quarantine_share",
-                asset="dataset",
-                blocking=True,
-                description="quarantined share below the bound",
-            ),
-        ],
+        check_specs=DATASET_CHECKS,
     )
     def dataset(context: dg.AssetExecutionContext, evaluation: EvaluationSettings):
         from vlm_pipelines.evaluation import DatasetError, prepare_dataset
@@ -147,17 +121,7 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
         group_name=GROUP,
         code_version=predictions_code_version(models, tasks),
         pool="accelerator",
-        check_specs=[
-            dg.AssetCheckSpec(
-                "schema", asset="predictions", blocking=True, description="pandera PredictionSchema"
-            ),
-            dg.AssetCheckSpec(
-                "coverage",
-                asset="predictions",
-                blocking=True,
-                description="predictions + failures = dataset rows",
-            ),
-        ],
+        check_specs=PREDICTION_CHECKS,
         description="Model answers, resumable batch by batch; failures are kept with their error.",
     )
     def predictions(context: dg.AssetExecutionContext, evaluation: EvaluationSettings):
@@ -165,7 +129,7 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
 
         from vlm_pipelines.evaluation import DatasetError, ModelNotRunnableError, load_dataset, predict
         from vlm_pipelines.inference import speed_summary
-        from vlm_pipelines.table_schemas import PredictionSchema, schema_problems
+        from vlm_pipelines.schemas import PredictionSchema, schema_problems
 
         entry, task = entry_and_task(context)
         paths = evaluation.paths()
@@ -212,7 +176,7 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
                 ),
             },
         )
-        yield _check_from_problems("schema", "predictions", schema_problems(frame, PredictionSchema))
+        yield check_from_problems("schema", "predictions", schema_problems(frame, PredictionSchema))
         yield dg.AssetCheckResult(
             check_name="coverage",
             asset_key="predictions",
@@ -224,14 +188,14 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
         partitions_def=by_model_and_task,
         deps=["dataset", "predictions"],
         group_name=GROUP,
-        check_specs=[dg.AssetCheckSpec("schema", asset="sample_metrics", blocking=True)],
+        check_specs=SCORE_CHECKS,
         description="Per-sample scores after post-processing, with provenance columns.",
     )
     def sample_metrics(context: dg.AssetExecutionContext, evaluation: EvaluationSettings):
         from vlm_pipelines.aggregate import group_scores
         from vlm_pipelines.evaluation import score
         from vlm_pipelines.reports.tables import markdown_table
-        from vlm_pipelines.table_schemas import ScoreSchema, schema_problems
+        from vlm_pipelines.schemas import ScoreSchema, schema_problems
 
         entry, task = entry_and_task(context)
         scores = score(entry, task, evaluation.paths())
@@ -250,7 +214,7 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
                 },
             }
         )
-        yield _check_from_problems("schema", "sample_metrics", schema_problems(scores, ScoreSchema))
+        yield check_from_problems("schema", "sample_metrics", schema_problems(scores, ScoreSchema))
 
     @dg.asset(
         partitions_def=by_model_and_task,
@@ -286,6 +250,7 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
             out_dir=paths.report(entry.name, task.name),
             speed=speed,
             notes=result_notes(scores, dataset_record(task.name, paths)),
+            answer_type=task.answer_type,
         )
         metadata = {name: dg.MetadataValue.md(markdown_table(table)) for name, table in report.tables.items()}
         metadata["summary"] = report.summary

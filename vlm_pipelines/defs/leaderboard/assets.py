@@ -12,6 +12,8 @@ REFRESH_WHEN_PARTITIONS_LAND = dg.AutomationCondition.eager().without(
 
 
 def build_leaderboard_asset(tasks: Mapping) -> dg.AssetsDefinition:
+    """A factory over the task registry: the leaderboard reads each task's metrics from it."""
+
     @dg.asset(
         deps=["sample_metrics"],
         group_name="reports",

@@ -1,0 +1,12 @@
+"""Evaluation: each task's dataset, then each model x task partition's predictions, scores and report."""
+
+from collections.abc import Mapping
+
+import dagster as dg
+
+from vlm_pipelines.defs.evaluation.assets import build_evaluation_assets
+from vlm_pipelines.defs.evaluation.jobs import datasets_job, evaluate_job
+
+
+def evaluation_definitions(models: Mapping, tasks: Mapping) -> dg.Definitions:
+    return dg.Definitions(assets=build_evaluation_assets(models, tasks), jobs=[datasets_job, evaluate_job])
