@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import socket
 import sys
@@ -224,7 +225,7 @@ def summary_tables(report) -> tuple[Any, Any]:
                     "status": "ok" if step.ok else "FAILED",
                     "computed": meta.get("predictions.run_computed"),
                     "reused": meta.get("predictions.reused"),
-                    "load s": _number(meta.get("predictions.run_load_s"), 1),
+                    "model load s": _number(meta.get("predictions.run_load_s"), 1),
                     "samples/s": _number(meta.get("predictions.run_samples_per_s")),
                     "end-to-end samples/s": _number(meta.get("predictions.run_end_to_end_samples_per_s")),
                     "config": meta.get("predictions.resolved", ""),
@@ -528,6 +529,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if value is not None and value < 1:
             print(f"vlmbench: error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
             return 2
+    if not args.debug:
+        # A pooled SQLite connection closed while Ctrl-C unwinds logs a traceback; the user asked to stop.
+        logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

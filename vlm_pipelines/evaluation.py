@@ -248,14 +248,17 @@ def _prompted_samples(task: TaskConfig, samples: pl.DataFrame) -> tuple[pl.DataF
 
 @dataclass(frozen=True)
 class RunSpeed:
-    """Three honest figures of one predictions run: loading the model (imports and weights), generation
-    throughput (samples per second inside `generate`), and the end-to-end rate (samples per second of the
-    whole step: reading the dataset, prompts, loading, generation and writing the batches)."""
+    """Three honest figures of one predictions run: loading the model (imports and weights; the runner may
+    have started it in the background, so `load_wait_s` says how long this step waited for it),
+    generation throughput (samples per second of the batch loop: `generate` and waiting for the next
+    prepared batch), and the end-to-end rate (samples per second of the whole step: reading the dataset,
+    prompts, waiting for the model, generation and writing the batches)."""
 
     computed: int
     load_s: float
     generate_s: float
     wall_s: float
+    load_wait_s: float = 0.0
 
     @property
     def samples_per_s(self) -> float:
@@ -269,6 +272,7 @@ class RunSpeed:
         return {
             "computed": self.computed,
             "load_s": self.load_s,
+            "load_wait_s": self.load_wait_s,
             "generate_s": self.generate_s,
             "wall_s": self.wall_s,
             "samples_per_s": self.samples_per_s,
@@ -277,8 +281,8 @@ class RunSpeed:
 
     def describe(self) -> str:
         return (
-            f"load {self.load_s:.1f}s, generation {self.samples_per_s:.2f} samples/s, "
-            f"end-to-end {self.end_to_end_samples_per_s:.2f} samples/s"
+            f"model load {self.load_s:.1f}s (waited {self.load_wait_s:.1f}s), generation "
+            f"{self.samples_per_s:.2f} samples/s, end-to-end {self.end_to_end_samples_per_s:.2f} samples/s"
         )
 
 
@@ -310,8 +314,8 @@ def predict(
     store = PredictionStore(paths.predictions(entry.name, task.name))
     model = shared_model(entry.model, entry.params)
     load_started = time.perf_counter()
-    model.load()
-    load_s = time.perf_counter() - load_started
+    model.load()  # may already be loading in the background (the runner starts it)
+    load_wait_s = time.perf_counter() - load_started
     run = run_predictions(
         model,
         prompted,
@@ -321,7 +325,9 @@ def predict(
         store=store,
         on_progress=on_progress,
     )
-    speed = RunSpeed(run.computed, load_s, run.generate_s, time.perf_counter() - started)
+    speed = RunSpeed(
+        run.computed, model.load_seconds or 0.0, run.generate_s, time.perf_counter() - started, load_wait_s
+    )
     store.folder.mkdir(parents=True, exist_ok=True)
     (store.folder / "current_key.json").write_text(
         json.dumps(

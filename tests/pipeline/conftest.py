@@ -34,3 +34,13 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subpr
         text=True,
         timeout=timeout,
     )
+
+
+def run_vlmbench(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """`vlmbench ARGS` in this process (no interpreter start, and loaded models are reused across tests):
+    (exit code, stdout, stderr)."""
+    from vlm_pipelines import cli
+
+    code = cli.main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.conftest import REPO_ROOT, run_cli
+from tests.pipeline.conftest import REPO_ROOT, run_cli, run_vlmbench
 from vlm_pipelines.tasks import ad_hoc_task_name
 
 DEMO_MINI = REPO_ROOT / "data" / "vlmhyperbench_sample" / "demo_mini"
@@ -67,22 +67,23 @@ def test_a_model_that_cannot_run_fails_with_how_to_fix_it(project_env) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_run_ocr_rules_on_the_real_demo_mini_folder(project_env) -> None:
-    result = run_cli(["run", "--model", "ocr-rules", "--dataset", str(DEMO_MINI)], project_env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "| anls |" in result.stdout and "| 22 |" in result.stdout
+def test_run_ocr_rules_on_the_real_demo_mini_folder(project_env, capsys) -> None:
+    code, out, err = run_vlmbench(["run", "--model", "ocr-rules", "--dataset", str(DEMO_MINI)], capsys)
+    assert code == 0, out + err
+    assert "| anls |" in out and "| 22 |" in out
     task = ad_hoc_task_name(DEMO_MINI)
     report = Path(project_env["VLMBENCH_DATA_DIR"]) / "reports" / task / "ocr-rules" / "report.html"
     assert report.exists()
-    assert f"Report: {report}" in result.stdout
+    assert f"Report: {report}" in out
 
 
-def test_demo_end_to_end_on_a_small_sample(project_env) -> None:
-    result = run_cli(["demo", "--max-samples", "3"], project_env, timeout=900)
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_demo_end_to_end_on_a_small_sample(project_env, capsys) -> None:
+    # `vlmbench demo` itself, in this process so that SmolLM2 loads once per test session.
+    code, stdout, stderr = run_vlmbench(["demo", "--max-samples", "2"], capsys)
+    assert code == 0, stdout + stderr
     data_dir = Path(project_env["VLMBENCH_DATA_DIR"])
     html = data_dir / "reports" / "leaderboard" / "leaderboard.html"
-    assert f"HTML report: {html}" in result.stdout
+    assert f"HTML report: {html}" in stdout
     assert html.stat().st_size > 0
     board = (data_dir / "reports" / "leaderboard" / "leaderboard.md").read_text()
     for model in ("ocr-rules", "ocr-smollm2", "tiny-qwen2.5-vl"):
@@ -90,8 +91,8 @@ def test_demo_end_to_end_on_a_small_sample(project_env) -> None:
     for task in ("synth_vqa_en", "synth_vqa_ru", "synth_json_extraction_en", "synth_classification_en"):
         assert (data_dir / "reports" / task / "ocr-rules" / "report.html").exists()
     # Issue 7: the closing comparison was a truncated polars repr.
-    assert "Paired comparison with the best model" in result.stdout and "| best | other |" in result.stdout
-    assert "shape: (" not in result.stdout
+    assert "Paired comparison with the best model" in stdout and "| best | other |" in stdout
+    assert "shape: (" not in stdout
     # Every demo task shows a real signal now: the OCR baseline gets the non-VQA tasks right.
     board_json = json.loads((data_dir / "reports" / "leaderboard" / "leaderboard.json").read_text())
     best = {section["task"]: section["best"] for section in board_json["sections"]}

@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import SAMPLE_DATA
 from tests.pipeline.conftest import REPO_ROOT, run_cli
+from tests.pipeline.conftest import run_vlmbench as main
 from vlm_pipelines import cli
 
 VENV_BIN = str(Path(sys.executable).parent)
@@ -27,13 +28,6 @@ DEMO_MINI = SAMPLE_DATA / "demo_mini"
 def without_tesseract(env: dict[str, str]) -> dict[str, str]:
     """The environment of a fresh machine: a PATH that holds the venv's commands and no Tesseract."""
     return {**env, "PATH": VENV_BIN}
-
-
-def main(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    """`vlmbench ARGS` in this process (faster than a subprocess); (exit code, stdout, stderr)."""
-    code = cli.main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def demo_mini_copy(folder: Path, extra_rows: list[str] = ()) -> Path:
@@ -223,7 +217,7 @@ def test_set_makes_a_synthetic_task_larger(project_env, capsys) -> None:
     assert "| synth_classification_en | ok | 15 | 15 | 0 | none |" in out
 
 
-def test_ctrl_c_stops_the_whole_command_with_130_and_a_rerun_resumes(project_env) -> None:
+def test_ctrl_c_stops_the_whole_command_with_130_and_a_rerun_resumes(project_env, capsys) -> None:
     args = [
         "run",
         "--model",
@@ -254,10 +248,10 @@ def test_ctrl_c_stops_the_whole_command_with_130_and_a_rerun_resumes(project_env
     assert process.returncode == 130, out + err
     assert "interrupted; run the same command again to resume" in err
     assert "ok   leaderboard" not in out and "Traceback" not in err
-    resumed = run_cli(args, project_env)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    reused = int(resumed.stdout.split(" computed, ")[1].split(" reused")[0])
-    assert reused >= 2, resumed.stdout
+    code, out, err = main(args, capsys)  # the rerun, in this process
+    assert code == 0, out + err
+    reused = int(out.split(" computed, ")[1].split(" reused")[0])
+    assert reused >= 2, out
 
 
 def test_dev_exits_with_a_message_when_its_port_is_taken(project_env) -> None:

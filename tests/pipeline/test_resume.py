@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tests.pipeline.conftest import REPO_ROOT, run_cli
+from tests.pipeline.conftest import REPO_ROOT, run_vlmbench
 
 # One sample per batch, each a different document: every batch OCRs a new page (about 0.6 s), so the
 # 20 ms poll below always sees the second batch land long before the third, however loaded the machine.
@@ -33,7 +33,7 @@ def scores(data_dir: Path) -> pl.DataFrame:
     return pl.read_parquet(path).select("sample_id", *METRICS).sort("sample_id")
 
 
-def test_kill_9_mid_run_then_resume(project_env: dict[str, str], tmp_path: Path) -> None:
+def test_kill_9_mid_run_then_resume(project_env: dict[str, str], tmp_path: Path, capsys, monkeypatch) -> None:
     data_dir = Path(project_env["VLMBENCH_DATA_DIR"])
     process = subprocess.Popen(
         [sys.executable, "-m", "vlm_pipelines.cli", *ARGS],
@@ -55,8 +55,8 @@ def test_kill_9_mid_run_then_resume(project_env: dict[str, str], tmp_path: Path)
     assert 2 * BATCH <= len(done_before) < SAMPLES, "the kill must land mid-run"
     snapshot = {path: path.read_bytes() for path in before}
 
-    resumed = run_cli(ARGS, project_env)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    code, out, err = run_vlmbench(ARGS, capsys)  # the resumed run, in this process
+    assert code == 0, out + err
 
     after = batch_files(data_dir)
     new_files = [path for path in after if path not in snapshot]
@@ -66,7 +66,7 @@ def test_kill_9_mid_run_then_resume(project_env: dict[str, str], tmp_path: Path)
     assert sorted(done_before + recomputed) == sorted(set(done_before + recomputed))
     assert len(done_before) + len(recomputed) == SAMPLES, "a sample was lost or duplicated"
 
-    uninterrupted_env = {**project_env, "VLMBENCH_DATA_DIR": str(tmp_path / "uninterrupted")}
-    uninterrupted = run_cli(ARGS, uninterrupted_env)
-    assert uninterrupted.returncode == 0, uninterrupted.stdout + uninterrupted.stderr
+    monkeypatch.setenv("VLMBENCH_DATA_DIR", str(tmp_path / "uninterrupted"))
+    code, out, err = run_vlmbench(ARGS, capsys)
+    assert code == 0, out + err
     assert scores(data_dir).equals(scores(tmp_path / "uninterrupted"))

@@ -77,7 +77,9 @@ def test_synthetic_dataset_is_generated_into_a_parameter_folder(tmp_path: Path) 
     assert result.samples.height == len(lines) == result.records
     assert sorted(set(result.samples["doc_type"])) == ["form", "invoice", "receipt"]
     assert {json.loads(m)["degradation"] for m in result.samples["metadata"]} == {"blur"}
-    assert all(Path(path).parent == folder / "images" for paths in result.samples["image_paths"] for path in paths)
+    assert all(
+        Path(path).parent == folder / "images" for paths in result.samples["image_paths"] for path in paths
+    )
     written = manifest.stat().st_mtime_ns
     assert load_task_dataset(task, REPO_ROOT, tmp_path).dataset_hash == result.dataset_hash
     assert manifest.stat().st_mtime_ns == written  # the same parameters reuse the folder

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from model_interface import create_model, get_spec
+from model_interface import get_spec, shared_model
 from model_ocr.adapter import MAX_FIELD_TOKENS
 
 from vlm_pipelines import settings
@@ -31,7 +31,7 @@ def gold_answers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str
 @pytest.mark.parametrize("model_name", sorted(ANSWER_TOKENIZERS))
 def test_every_gold_answer_fits_the_task_budget(model_name: str, gold_answers: dict[str, list[str]]) -> None:
     entry = load_model_registry()[model_name]
-    tokenizer = create_model(ANSWER_TOKENIZERS[model_name]).tokenizer()
+    tokenizer = shared_model(ANSWER_TOKENIZERS[model_name]).tokenizer()
     tasks = load_task_registry()
     too_long = []
     for task_name, answers in gold_answers.items():

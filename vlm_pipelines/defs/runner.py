@@ -5,18 +5,22 @@ embedded default: it materializes each task's dataset, then every model x task p
 leaderboard, in this process, recording the runs in the project's Dagster instance. Another runner (for
 example one that submits to a deployment) only has to honour the same `run(plan, on_step)` contract.
 
-Ctrl-C stops the whole run: Dagster turns the signal into a failed step, which this module turns back
-into `KeyboardInterrupt`, so the caller exits 130 and a rerun resumes from the batches already stored.
+Ctrl-C stops the whole run: during a step Dagster turns the signal into a failed step, which this module
+turns back into `KeyboardInterrupt`; between steps the signal is held until the next safe point (never in
+the middle of a write to the instance). The caller exits 130 and a rerun resumes from the stored batches.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -205,7 +209,48 @@ def outcome_of(kind: str, label: str, result, started: float, **names: str) -> S
     )
 
 
+# ---- Ctrl-C between steps ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def interrupts_at_safe_points() -> Iterator[Callable[[], None]]:
+    """Holds SIGINT until the returned `check()` is called, which raises KeyboardInterrupt if one came.
+    (Inside `execute_in_process` Dagster installs its own handler and restores this one afterwards.)"""
+    received = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.set())
+
+    def check() -> None:
+        if received.is_set():
+            raise KeyboardInterrupt
+
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # ---- the in-process runner ------------------------------------------------------------------------
+
+
+def load_in_background(entry: EvaluatedModel) -> threading.Thread:
+    """Starts loading `entry`'s model (the process-wide instance predictions will use) in a thread, so the
+    imports and weights load while Dagster sets up and the dataset is read. A failure is left for the
+    predictions step to report, where it happens again with its message."""
+    from model_interface import get_spec, shared_model
+
+    def load() -> None:
+        try:
+            if get_spec(entry.model).availability(entry.params).ok:
+                shared_model(entry.model, entry.params).load()
+        except Exception:  # noqa: BLE001 - reported by the step that needs the model
+            pass
+
+    thread = threading.Thread(target=load, name=f"load-{entry.name}", daemon=True)
+    thread.start()
+    return thread
 
 
 @dataclass
@@ -227,6 +272,8 @@ class InProcessRunner:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("TQDM_DISABLE", "1")
+        if plan.models:
+            load_in_background(next(iter(plan.models.values())))
         defs = build_definitions(
             dict(plan.models),
             dict(plan.tasks),
@@ -242,13 +289,14 @@ class InProcessRunner:
             report.steps.append(outcome)
             on_step(outcome)
 
-        with dg.DagsterInstance.get() as instance:
+        with interrupts_at_safe_points() as check, dg.DagsterInstance.get() as instance:
             for run_id in release_runs_of_dead_processes(instance):
                 print(
                     f"note: run {run_id[:8]} was interrupted (its process is gone); marked failed", flush=True
                 )
             ready_tasks = []
             for task_name in plan.tasks:
+                check()
                 started = time.perf_counter()
                 result = defs.resolve_job_def("datasets").execute_in_process(
                     partition_key=task_name,
@@ -263,6 +311,7 @@ class InProcessRunner:
                     ready_tasks.append(task_name)
             for model_name in plan.models:
                 for task_name in ready_tasks:
+                    check()
                     started = time.perf_counter()
                     print(f"...  evaluating {model_name} on {task_name}", flush=True)
                     result = defs.resolve_job_def("evaluate").execute_in_process(
@@ -282,9 +331,11 @@ class InProcessRunner:
                             task=task_name,
                         )
                     )
+            check()
             started = time.perf_counter()
             result = defs.resolve_job_def("leaderboard_job").execute_in_process(
                 instance=instance, run_config=run_config, raise_on_error=False, tags=tags
             )
             record(outcome_of("leaderboard", "leaderboard", result, started))
+            check()
         return report

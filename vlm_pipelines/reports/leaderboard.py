@@ -195,7 +195,7 @@ def _section(
         }
         for metric in metrics:
             row[metric] = _ci_text(overall[result.model_name][metric])
-        row["load s"] = speed.get("load_s")
+        row["model load s"] = speed.get("load_s")
         row["samples/s"] = speed.get("samples_per_s")
         row["end-to-end samples/s"] = speed.get("end_to_end_samples_per_s")
         row["p50 latency s"] = speed.get("latency_p50_s")

@@ -24,6 +24,7 @@ WORST_SAMPLES = 8
 PROVENANCE_COLUMNS = ("package_version", "dataset_hash", "prompt_hash", "config_hash", "params_hash")
 SPEED_MEASURES = {  # speed.json key -> what the report calls it
     "load_s": "model load s (imports and weights)",
+    "load_wait_s": "s the step waited for the model (it loads in the background)",
     "samples_per_s": "generation samples/s",
     "end_to_end_samples_per_s": "end-to-end samples/s (whole step)",
     "computed": "samples computed in that run",

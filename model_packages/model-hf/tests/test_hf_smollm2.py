@@ -4,7 +4,7 @@ import threading
 import time
 
 import pytest
-from model_interface import GenerationConfig, GenerationRequest, GenerationResult, create_model
+from model_interface import GenerationConfig, GenerationRequest, GenerationResult, shared_model
 from PIL import Image
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,8 @@ WITH_IMAGE = GenerationRequest(
 
 @pytest.fixture(scope="module")
 def smollm2():
-    model = create_model("smollm2-135m")
+    # The process-wide instance (as ocr-smollm2 uses it): the weights load once per test session.
+    model = shared_model("smollm2-135m")
     model.load()
     return model
 

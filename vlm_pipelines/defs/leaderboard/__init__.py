@@ -6,7 +6,9 @@ import dagster as dg
 
 from vlm_pipelines.defs.leaderboard.assets import build_leaderboard_asset
 
-leaderboard_job = dg.define_asset_job("leaderboard_job", selection=dg.AssetSelection.assets("leaderboard"))
+leaderboard_job = dg.define_asset_job(
+    "leaderboard_job", selection=dg.AssetSelection.assets("leaderboard"), executor_def=dg.in_process_executor
+)
 
 
 def leaderboard_definitions(tasks: Mapping) -> dg.Definitions:

@@ -4,7 +4,8 @@ Two families, one class:
 - vision models (Qwen2-VL, Qwen2.5-VL, anything `AutoModelForImageTextToText` loads), driven through
   `AutoProcessor`;
 - text-only causal LMs (`AutoModelForCausalLM` + tokenizer), GGUF checkpoints included
-  (`gguf_file`). A text-only model given an image fails that request, not the batch.
+  (`gguf_file`; converted once into a plain cached checkpoint, see `gguf_cache`). A text-only model given
+  an image fails that request, not the batch.
 
 torch and transformers are imported inside methods: importing this module is cheap, weights load on the
 first `generate`/`stream` and are kept.
@@ -15,9 +16,12 @@ batch's first new token appeared as its TTFT (a batch decodes in lock-step, so n
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +30,7 @@ from model_interface import (
     GenerationRequest,
     GenerationResult,
     ModelUnavailableError,
+    PreparedBatch,
     Stopwatch,
     VisionLanguageModel,
     package_version,
@@ -138,6 +143,7 @@ class HFModel(VisionLanguageModel):
         self._tokenizer: Any = None
         self._device = "cpu"
         self._images_kwargs: dict[str, Any] = {}
+        self._tokenizer_lock = threading.RLock()
 
     @property
     def is_multimodal(self) -> bool:
@@ -162,18 +168,28 @@ class HFModel(VisionLanguageModel):
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
-            gguf = {"gguf_file": self.params.gguf_file} if self.params.gguf_file else {}
-            self._tokenizer = AutoTokenizer.from_pretrained(self.checkpoint_folder(), **gguf)
+            self._tokenizer = AutoTokenizer.from_pretrained(self._plain_checkpoint())
         return self._tokenizer
+
+    def _plain_checkpoint(self) -> Path:
+        """The checkpoint folder; for a GGUF file, its cached plain conversion (made on first use)."""
+        folder = self.checkpoint_folder()
+        if not self.params.gguf_file:
+            return folder
+        if not (folder / self.params.gguf_file).is_file():
+            raise ModelUnavailableError(
+                f"{self.model_id}: no GGUF file {self.params.gguf_file!r} in {folder}"
+            )
+        from model_hf.gguf_cache import ensure_converted
+
+        return ensure_converted(folder, self.params.gguf_file)
 
     # Loading
 
     def _load(self) -> None:
         params = self.params
         # Missing files fail fast, before torch loads.
-        folder = self.checkpoint_folder()
-        if params.gguf_file and not (folder / params.gguf_file).is_file():
-            raise ModelUnavailableError(f"{self.model_id}: no GGUF file {params.gguf_file!r} in {folder}")
+        folder = self._plain_checkpoint()
         import torch
         from transformers import AutoConfig
 
@@ -192,22 +208,19 @@ class HFModel(VisionLanguageModel):
         if multimodal:
             self._load_vision_model(folder, load_kwargs)
         else:
-            self._load_text_model(folder, load_kwargs, gguf_file=params.gguf_file)
+            self._load_text_model(folder, load_kwargs)
         self._model.eval()
         if self._tokenizer.pad_token_id is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
 
-    def _load_text_model(
-        self, folder: Path, load_kwargs: dict[str, Any], gguf_file: str | None = None
-    ) -> None:
+    def _load_text_model(self, folder: Path, load_kwargs: dict[str, Any]) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        gguf = {"gguf_file": gguf_file} if gguf_file else {}
-        self._tokenizer = AutoTokenizer.from_pretrained(folder, **gguf)
+        self._tokenizer = AutoTokenizer.from_pretrained(folder)
         self._tokenizer.padding_side = "left"
         if not self._tokenizer.chat_template:
             raise ModelUnavailableError(f"{self.model_id}: the tokenizer in {folder} has no chat template")
-        self._model = AutoModelForCausalLM.from_pretrained(folder, **gguf, **load_kwargs)
+        self._model = AutoModelForCausalLM.from_pretrained(folder, **load_kwargs)
 
     def _load_vision_model(self, folder: Path, load_kwargs: dict[str, Any]) -> None:
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -241,26 +254,46 @@ class HFModel(VisionLanguageModel):
     def _generate_batch(
         self, requests: Sequence[GenerationRequest], config: GenerationConfig
     ) -> list[GenerationResult]:
-        reset_peak_memory()
-        stopwatch = Stopwatch()
-        results: list[GenerationResult | None] = [None] * len(requests)
+        started = time.perf_counter()
+        payload = self._prepare_batch(list(requests), config)
+        return self._generate_prepared(
+            PreparedBatch(list(requests), payload, time.perf_counter() - started), config
+        )
+
+    def _prepare_batch(self, requests: list[GenerationRequest], config: GenerationConfig) -> _EncodedBatch:
+        """Images loaded, chat templates rendered and the batch encoded (left-padded): the CPU work a caller
+        may do for the next batch while this one generates. A request that fails here fails alone."""
+        failures: dict[int, GenerationResult] = {}
         prepared: list[tuple[int, str, list[Any]]] = []
         for index, request in enumerate(requests):
             try:
                 prepared.append((index, *self._prepare(request)))
             except Exception as error:  # a bad image or an image for a text model fails this request only
-                results[index] = self.failed_result(request, f"{type(error).__name__}: {error}")
+                failures[index] = self.failed_result(request, f"{type(error).__name__}: {error}")
+        inputs = None
         if prepared:
-            from model_hf.streamers import FirstTokenTimer
-
             inputs = self._encode([text for _, text, _ in prepared], [images for _, _, images in prepared])
-            output = self._run_generate(inputs, config, streamer=FirstTokenTimer(stopwatch))
+        return _EncodedBatch(failures, [index for index, _, _ in prepared], inputs)
+
+    def _generate_prepared(self, batch: PreparedBatch, config: GenerationConfig) -> list[GenerationResult]:
+        from model_hf.streamers import FirstTokenTimer
+
+        encoded: _EncodedBatch = batch.payload
+        requests = batch.requests
+        reset_peak_memory()
+        stopwatch = Stopwatch(started=time.perf_counter() - batch.seconds)  # latency includes preparing
+        results: list[GenerationResult | None] = [encoded.failures.get(i) for i in range(len(requests))]
+        if encoded.rows:
+            inputs = encoded.inputs
+            # With stop strings generate() reads the tokenizer, which another thread may be encoding with.
+            with self._tokenizer_lock if config.stop else contextlib.nullcontext():
+                output = self._run_generate(inputs, config, streamer=FirstTokenTimer(stopwatch))
             prompt_length = inputs["input_ids"].shape[1]
             new_tokens = output[:, prompt_length:].tolist()
             prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
             texts_and_counts = [self._decode(row, config) for row in new_tokens]
             stopwatch.stop()
-            for row, (index, _, _) in enumerate(prepared):
+            for row, index in enumerate(encoded.rows):
                 text, output_tokens = texts_and_counts[row]
                 results[index] = self.make_result(
                     requests[index],
@@ -320,6 +353,12 @@ class HFModel(VisionLanguageModel):
 
     def _encode(self, texts: list[str], images: list[list[Any]]) -> Any:
         """Tokenizes a batch, left-padded; images go to the processor, nested per request."""
+        with (
+            self._tokenizer_lock
+        ):  # a fast tokenizer used from two threads at once fails ("Already borrowed")
+            return self._encode_unlocked(texts, images)
+
+    def _encode_unlocked(self, texts: list[str], images: list[list[Any]]) -> Any:
         if self.is_multimodal:
             batch_images = images if any(images) else None
             inputs = self._processor(
@@ -375,8 +414,18 @@ class HFModel(VisionLanguageModel):
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         eos_ids.add(self._tokenizer.eos_token_id)
         count = count_output_tokens(row, eos_ids, self._pad_token_id())
-        text = self._tokenizer.decode(row[:count], skip_special_tokens=True)
+        with self._tokenizer_lock:
+            text = self._tokenizer.decode(row[:count], skip_special_tokens=True)
         return truncate_at_stop(text, config.stop), count
+
+
+@dataclass
+class _EncodedBatch:
+    """A prepared batch: the requests that already failed, by index, and the encoded inputs of the rest."""
+
+    failures: dict[int, GenerationResult]
+    rows: list[int]  # the index of the request behind each row of `inputs`
+    inputs: Any
 
 
 def _is_image_text_to_text(config: Any) -> bool:

@@ -1,6 +1,6 @@
 """The model contract: types, the model interface, the entry-point registry and timing helpers."""
 
-from model_interface.model import ModelUnavailableError, VisionLanguageModel
+from model_interface.model import ModelUnavailableError, PreparedBatch, VisionLanguageModel
 from model_interface.registry import (
     Availability,
     ModelParamsError,
@@ -26,6 +26,7 @@ __all__ = [
     "ModelParamsError",
     "ModelSpec",
     "ModelUnavailableError",
+    "PreparedBatch",
     "Resolution",
     "Stopwatch",
     "UnknownModelError",

@@ -67,6 +67,9 @@ READER_PROMPT = "Document:\n{text}\n\nQuestion: {question}"
 FIELD_QUESTION = "What is the {label}?"
 READER_STOP = ("\n",)
 MAX_FIELD_TOKENS = 48  # one JSON key's value: a short answer, whatever the task allows for the whole object
+# Per-key questions are short (the rows around the key's label): 16 to a SmolLM2 batch halves the decode
+# loops of batches of 8 at about 1.5x the cost of a step.
+FIELD_BATCH = 16
 # Two worked examples as earlier chat turns: a 135M model copies the answer format from them
 # (5 of 12 form fields exact, against 0 of 12 with an instruction alone).
 EXAMPLE_DOCUMENT = "SALES RECEIPT\nStore: Green Market\nDate: 05/19/2024\nTotal: 12.40"
@@ -311,8 +314,7 @@ class OCRPipelineModel(VisionLanguageModel):
 
     def _json_by_reader(self, prepared: list[_Prepared], config: GenerationConfig) -> list[GenerationResult]:
         """One short SmolLM2 question per key of each request's `fields` hint, over the OCR rows around that
-        key's label, in batches of the request batch's size; the answers assembled into a JSON object per
-        request."""
+        key's label, in batches of FIELD_BATCH; the answers assembled into a JSON object per request."""
         field_config = config.model_copy(
             update={"max_new_tokens": min(config.max_new_tokens, MAX_FIELD_TOKENS)}
         )
@@ -331,11 +333,10 @@ class OCRPipelineModel(VisionLanguageModel):
             )
             for item, key, label in questions
         ]
-        size = max(len(prepared), 1)
         answers = [
             answer
-            for start in range(0, len(sub_items), size)
-            for answer in self._answer_by_reader(sub_items[start : start + size], field_config)
+            for start in range(0, len(sub_items), FIELD_BATCH)
+            for answer in self._answer_by_reader(sub_items[start : start + FIELD_BATCH], field_config)
         ]
         values: dict[int, dict[str, str]] = {}
         costs: dict[int, tuple[int, float]] = {}
