@@ -265,13 +265,19 @@ def print_leaderboard() -> None:
     print(f"Markdown:    {folder / 'leaderboard.md'}")
 
 
-def run_plan(models: dict, tasks: dict, args: argparse.Namespace):
-    from vlm_pipelines.defs.runner import EvaluationPlan, InProcessRunner
+def runner_for(args: argparse.Namespace):
+    from vlm_pipelines.defs.runner import InProcessRunner
+
+    return InProcessRunner(quiet=args.quiet, debug=args.debug)
+
+
+def run_plan(runner, models: dict, tasks: dict, args: argparse.Namespace):
+    from vlm_pipelines.defs.runner import EvaluationPlan
 
     plan = EvaluationPlan(
         models, tasks, max_samples=args.max_samples, batch_size=getattr(args, "batch_size", None)
     )
-    report = InProcessRunner(quiet=args.quiet, debug=args.debug).run(plan, print_step)
+    report = runner.run(plan, print_step)
     print_summary(report)
     return report
 
@@ -320,6 +326,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     tasks = {name: set_task_fields(task, args.set) for name, task in tasks.items()}
     for entry in models.values():
         ensure_runnable(entry)
+    runner = runner_for(args)
+    runner.start_loading(models)
     print(
         f"vlmbench demo: {len(models)} models x {len(tasks)} tasks, at most {args.max_samples} samples per task\n"
         f"  tasks:  {', '.join(tasks)}\n  DAGSTER_HOME: {prepare_dagster_home()}\n"
@@ -327,7 +335,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         flush=True,
     )
     print_resolutions(models)
-    report = run_plan(models, tasks, args)
+    report = run_plan(runner, models, tasks, args)
     print_leaderboard()
     print("Browse the runs, assets and metadata with: uv run vlmbench dev")
     return 1 if report.failures else 0
@@ -364,6 +372,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if bool(args.task) == bool(args.dataset):
         raise UsageError("give exactly one of --task NAME or --dataset PATH")
     entry = resolve_model_entry(args)
+    runner = runner_for(args)
+    runner.start_loading({entry.name: entry})  # imports and weights load while the rest is set up
     if args.task:
         try:
             task = load_task_registry().require(args.task)
@@ -381,7 +391,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     ensure_runnable(entry)
     print(f"vlmbench run: {entry.name} on {task.name}", flush=True)
     print_resolutions({entry.name: entry})
-    report = run_plan({entry.name: entry}, {task.name: task}, args)
+    report = run_plan(runner, {entry.name: entry}, {task.name: task}, args)
     if report.failures:
         return 1
     print_result(latest_result(entry, task, default_paths()), task)

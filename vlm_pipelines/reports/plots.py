@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,7 +18,7 @@ def _pyplot():
 
 def bar_with_ci(table: pl.DataFrame, label_column: str, title: str, path: Path) -> Path:
     """Horizontal bars of `mean` with `ci_low`..`ci_high` error bars, one per row of `table`."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = [str(value) for value in table[label_column].to_list()]
     means = table["mean"].to_numpy()
     lower = means - table["ci_low"].to_numpy()
@@ -40,7 +40,7 @@ def bar_with_ci(table: pl.DataFrame, label_column: str, title: str, path: Path) 
 
 
 def score_histogram(scores: pl.DataFrame, metrics: list[str], title: str, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.8), squeeze=False)
     for axis, metric in zip(axes[0], metrics, strict=True):
         axis.hist(scores[metric].drop_nulls().to_numpy(), bins=20, color="#f58518")
