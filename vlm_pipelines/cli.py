@@ -454,6 +454,23 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Serves the assistant chat: seeds the demo knowledge base and users on first start."""
+    problem = port_problem(args.host, args.port)
+    if problem:
+        raise UsageError(problem)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    for name, value in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error")):
+        os.environ.setdefault(name, value)
+    print(f"vlmbench chat: preparing (data {settings.data_dir()}) ...", flush=True)
+    from ui.app import launch
+    from ui.engine import chat_threads
+
+    print(f"vlmbench chat: open http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
+    launch(settings.data_dir(), host=args.host, port=args.port, block=True, threads=chat_threads())
+    return 0
+
+
 # --- the parser ----------------------------------------------------------------------------------
 
 
@@ -519,6 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="open the Dagster UI on the project's instance")
     dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     dev.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
+
+    chat = commands.add_parser(
+        "chat", help="the assistant chat over the knowledge bases (Gradio, with login)"
+    )
+    chat.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    chat.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
     return parser
 
 
@@ -529,6 +552,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "run": cmd_run,
     "dev": cmd_dev,
+    "chat": cmd_chat,
 }
 
 

@@ -167,7 +167,7 @@ COMPONENTS: dict[str, Component] = {
         Component(
             "postgres",
             "PostgreSQL server",
-            "a production Dagster instance (dagster-postgres) and its tests",
+            "a production Dagster instance (dagster-postgres), the chat's database, and their tests",
             "apt-get install -y postgresql",
             _postgres,
         ),

@@ -13,6 +13,7 @@ import dagster as dg
 
 from vlm_pipelines.defs.automation import automation_definitions
 from vlm_pipelines.defs.evaluation import evaluate_job, evaluation_definitions
+from vlm_pipelines.defs.knowledge import knowledge_definitions
 from vlm_pipelines.defs.leaderboard import leaderboard_definitions
 from vlm_pipelines.defs.resources import EvaluationSettings
 from vlm_pipelines.model_registry import EvaluatedModel, load_model_registry
@@ -44,6 +45,7 @@ def build_definitions(
     return dg.Definitions.merge(
         evaluation_definitions(models, tasks),
         leaderboard_definitions(tasks),
+        knowledge_definitions(),
         automation_definitions(evaluate_job, models, tasks),
         dg.Definitions(
             resources={"evaluation": evaluation or EvaluationSettings()}, loggers=dict(loggers or {})

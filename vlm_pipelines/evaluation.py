@@ -23,6 +23,7 @@ from vlm_pipelines.inference import (
     PredictionStore,
     Progress,
     params_hash,
+    per_second,
     request_hints,
     run_predictions,
     speed_summary,
@@ -262,11 +263,11 @@ class RunSpeed:
 
     @property
     def samples_per_s(self) -> float:
-        return self.computed / self.generate_s if self.generate_s > 0 and self.computed else 0.0
+        return per_second(self.computed, self.generate_s)
 
     @property
     def end_to_end_samples_per_s(self) -> float:
-        return self.computed / self.wall_s if self.wall_s > 0 and self.computed else 0.0
+        return per_second(self.computed, self.wall_s)
 
     def as_dict(self) -> dict[str, float]:
         return {

@@ -99,7 +99,7 @@ class Progress:
 
     @property
     def samples_per_s(self) -> float:
-        return self.new_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return per_second(self.new_done, self.elapsed_s)
 
     @property
     def eta_s(self) -> float | None:
@@ -109,6 +109,11 @@ class Progress:
     def describe(self) -> str:
         eta = "?" if self.eta_s is None else f"{self.eta_s:.0f}s"
         return f"{self.done}/{self.total} samples, {self.samples_per_s:.2f} samples/s, ETA {eta}"
+
+
+def per_second(count: int, seconds: float) -> float:
+    """A rate that is 0, not a division error, when nothing was done or no time passed."""
+    return count / seconds if seconds > 0 and count else 0.0
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class PredictionRun:
     @property
     def samples_per_s(self) -> float:
         """Generation throughput: computed samples per second of `generate` (no loading, no I/O)."""
-        return self.computed / self.generate_s if self.generate_s > 0 and self.computed else 0.0
+        return per_second(self.computed, self.generate_s)
 
 
 def request_hints(

@@ -44,11 +44,9 @@ class SampleSchema(pa.DataFrameModel):
     source_row: str = pa.Field(str_length={"min_value": 1})
 
     @pa.check("image_paths")
-    def at_least_one_absolute_image(cls, data: pa.PolarsData) -> pl.LazyFrame:
+    def image_paths_are_absolute(cls, data: pa.PolarsData) -> pl.LazyFrame:
         paths = pl.col(data.key)
-        return data.lazyframe.select(
-            (paths.list.len() >= 1) & paths.list.eval(pl.element().str.starts_with("/")).list.all()
-        )
+        return data.lazyframe.select(paths.list.eval(pl.element().str.starts_with("/")).list.all())
 
     @pa.check("answers")
     def at_least_one_non_blank_answer(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -63,6 +61,12 @@ class SampleSchema(pa.DataFrameModel):
     @pa.check("metadata", element_wise=True)
     def metadata_is_json_object(cls, value: str) -> bool:
         return _is_json_object(value)
+
+    @pa.dataframe_check
+    def an_image_or_a_text_context(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """A sample has an image, or is a text-only sample with a non-empty `context` in its metadata."""
+        context = pl.col("metadata").str.json_path_match("$.context").fill_null("").str.strip_chars()
+        return data.lazyframe.select((pl.col("image_paths").list.len() >= 1) | (context.str.len_chars() > 0))
 
     class Config:
         strict = True

@@ -10,6 +10,7 @@ REQUIRED = {
     "anls", "vqa_accuracy", "relaxed_accuracy", "ocrbench", "exact_match", "cer", "wer", "bleu",
     "json_valid", "json_field_precision", "json_field_recall", "json_field_f1",
     "classification_accuracy", "kendall_tau", "spearman_rho", "positional_accuracy",
+    "token_f1", "citation_match",
 }  # fmt: skip
 
 
@@ -72,6 +73,8 @@ COLUMNS = {
     "kendall_tau": (["[0, 1, 2]", "[2, 1, 0]"], [["[0, 1, 2]"], ["[0, 1, 2]"]]),
     "spearman_rho": (["[0, 1, 2]", "oops"], [["[0, 1, 2]"], ["[0, 1, 2]"]]),
     "positional_accuracy": (["[0, 2, 1]", "oops"], [["[0, 1, 2]"], ["[0, 1, 2]"]]),
+    "token_f1": (["36 months [1]", "no"], [["36 months"], ["yes"]]),
+    "citation_match": (["x [2]", "x"], [["y [2]"], ["y [1]"]]),
 }
 
 

@@ -26,6 +26,9 @@ def test_definitions_hold_every_asset_check_job_sensor_and_schedule() -> None:
         "sample_metrics",
         "task_report",
         "leaderboard",
+        "knowledge_base_index",
+        "retrieval_quality",
+        "chat_feedback_tasks",
     }
     checks = {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {
@@ -35,8 +38,11 @@ def test_definitions_hold_every_asset_check_job_sensor_and_schedule() -> None:
         "predictions:coverage",
         "sample_metrics:schema",
     }
-    for job in ("datasets", "evaluate", "leaderboard_job"):
+    for job in ("datasets", "evaluate", "leaderboard_job", "knowledge_job", "chat_feedback_job"):
         defs.resolve_job_def(job)
+    index = defs.resolve_assets_def("knowledge_base_index")
+    assert isinstance(index.partitions_def, dg.DynamicPartitionsDefinition)
+    assert index.partitions_def.name == "knowledge_base"
     assert defs.resolve_sensor_def("model_release_sensor").default_status == dg.DefaultSensorStatus.STOPPED
     assert defs.resolve_schedule_def("weekly_reevaluation").default_status == dg.DefaultScheduleStatus.STOPPED
 

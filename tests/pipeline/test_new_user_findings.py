@@ -254,13 +254,14 @@ def test_ctrl_c_stops_the_whole_command_with_130_and_a_rerun_resumes(project_env
     assert reused >= 2, out
 
 
-def test_dev_exits_with_a_message_when_its_port_is_taken(project_env) -> None:
+@pytest.mark.parametrize("command", ["dev", "chat"])
+def test_a_server_command_exits_with_a_message_when_its_port_is_taken(project_env, command: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         started = time.monotonic()
-        result = run_cli(["dev", "--port", str(port)], project_env, timeout=60)
+        result = run_cli([command, "--port", str(port)], project_env, timeout=60)
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "pass --port" in result.stderr
     assert time.monotonic() - started < 30

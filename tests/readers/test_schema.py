@@ -37,6 +37,7 @@ def test_a_well_formed_sample_validates() -> None:
     "overrides",
     [
         {"image_paths": []},
+        {"image_paths": [], "metadata": '{"context": "  "}'},
         {"image_paths": ["relative/a.png"]},
         {"answers": []},
         {"answers": ["  "]},
@@ -49,6 +50,11 @@ def test_a_well_formed_sample_validates() -> None:
 def test_schema_refuses_bad_values(overrides: dict[str, object]) -> None:
     with pytest.raises(pandera.errors.SchemaError):
         SampleSchema.validate(_sample(**overrides))
+
+
+def test_a_text_only_sample_needs_a_context() -> None:
+    sample = _sample(image_paths=[], metadata='{"context": "[1] a.pdf, page 2: the warranty is 36 months"}')
+    assert SampleSchema.validate(sample).height == 1
 
 
 def test_schema_refuses_extra_or_reordered_columns() -> None:

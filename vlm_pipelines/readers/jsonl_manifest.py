@@ -4,7 +4,8 @@
      "doc_type": str, "field_name": str, "split": str, "metadata": {...}}
 
 `image` (one path) is accepted for `images`, `answer` (one string) for `answers`. The optional `id`, and
-any key not listed above, are kept in metadata.
+any key not listed above, are kept in metadata. A record with no image must carry a non-empty `context`
+(text the question is answered from, e.g. a chat question's retrieved passages): a text-only sample.
 """
 
 from __future__ import annotations

@@ -181,7 +181,8 @@ class SampleAssembler:
             raise RowRejected(REASON_EMPTY_QUESTION)
         if not any(answer.strip() for answer in draft.answers):
             raise RowRejected(REASON_EMPTY_ANSWER, "no non-blank reference answer")
-        if not draft.images:
+        if not draft.images and not str(draft.metadata.get("context") or "").strip():
+            # A text-only sample (a chat question) is answered from its `context`; any other needs an image.
             raise RowRejected(REASON_NO_IMAGE)
 
     def _resolve(self, image: ImageRef) -> tuple[Path, str]:

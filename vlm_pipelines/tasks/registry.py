@@ -1,7 +1,9 @@
 """The task registry: every `registry/tasks/*.yaml` entry, validated, by task name.
 
 A file holds one task (a mapping) or several (a list of mappings); the file name does not matter, the
-`name` key is the id. `task_for_dataset` makes a task for a dataset that has no entry.
+`name` key is the id. Tasks the pipeline generates (the chat-feedback tasks) are written to
+`<data dir>/tasks/*.yaml` and join the registry the same way. `task_for_dataset` makes a task for a dataset
+that has no entry.
 """
 
 from __future__ import annotations
@@ -26,9 +28,27 @@ def parse_task(entry: Any, source: str) -> TaskConfig:
     return validate_entry(TaskConfig, entry, source, "task")
 
 
+def generated_tasks_dir() -> Path:
+    """Where generated tasks (chat feedback) are written: `<data dir>/tasks/`."""
+    from vlm_pipelines import settings
+
+    return settings.data_dir() / "tasks"
+
+
 def load_task_registry(folder: Path | None = None) -> Registry[TaskConfig]:
-    """Every task of `<registry dir>/tasks/*.yaml` (or of `folder`) by name; broken ones in `.errors`."""
-    return load_registry("tasks", "task", parse_task, folder)
+    """Every task of `<registry dir>/tasks/*.yaml` (or of `folder`) by name, plus, by default, the generated
+    tasks of `<data dir>/tasks/`; broken ones in `.errors`. A generated task never replaces a registry one."""
+    registry = load_registry("tasks", "task", parse_task, folder)
+    generated = generated_tasks_dir()
+    if folder is None and generated.is_dir():
+        extra = load_registry("tasks", "task", parse_task, generated)
+        registry.errors.extend(extra.errors)
+        for name, task in extra.items():
+            if name in registry.entries:
+                continue
+            registry.entries[name] = task
+            registry.sources[name] = extra.sources[name]
+    return registry
 
 
 def sanitize_task_name(text: str) -> str:

@@ -1,0 +1,100 @@
+"""A real chat app for the tests: a temporary data folder and Dagster instance, a knowledge base of real
+documents (ingested through the Dagster job), users alice and bob, the real SmolLM2 and MiniLM."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.chat import documents as docs
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ChatSite:
+    data_dir: Path
+    url: str
+    port: int
+    demo: object
+    app: object
+    handbook_assistant: int
+    private_assistant: int
+
+    def client(self, user: str):
+        from gradio_client import Client
+
+        return Client(self.url, auth=(user, USERS[user]), verbose=False)
+
+
+def chat_environment(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
+    data_dir, home = root / "data", root / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_bytes((REPO_ROOT / "dagster.yaml").read_bytes())
+    monkeypatch.setenv("VLMBENCH_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("VLMBENCH_CHAT_USERS", ",".join(f"{u}:{p}" for u, p in USERS.items()))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    return data_dir
+
+
+def seed_site(data_dir: Path) -> tuple[int, int]:
+    """The handbook knowledge base (public) and alice's private one, and an assistant for each."""
+    from ui.service import create_knowledge_base, ingest, seed_demo
+    from ui.store import Store
+
+    store = Store(Store.default_url(data_dir))
+    seed_demo(store, data_dir, ingest_now=False)
+    corpus = docs.write_corpus(data_dir.parent / "handbook-docs")
+    from vlm_pipelines.knowledge.bases import create_base
+
+    create_base("handbook", "Company handbook", source_folder=corpus, data_dir=data_dir)
+    store.register_knowledge_base("handbook", "Company handbook", None, private=False)
+    ingest("handbook", data_dir)
+    create_knowledge_base(store, "alice", "alice-notes", "Alice's notes", True, data_dir)
+    template = next(t for t in store.templates("alice") if t.name == "Cite the sources")
+    handbook = store.save_assistant(
+        None, name="Handbook helper", description="Answers from the handbook.", type="support",
+        model="smollm2-135m", max_tokens=32, search_limit=2, template_id=template.id, private=False,
+        knowledge_bases=["handbook"],
+    )  # fmt: skip
+    private = store.save_assistant(
+        "alice",
+        name="Alice private",
+        model="smollm2-135m",
+        max_tokens=24,
+        private=True,
+        knowledge_bases=["alice-notes"],
+    )
+    return handbook.id, private.id
+
+
+def start_site(data_dir: Path, handbook: int, private: int, port: int | None = None) -> ChatSite:
+    from ui.app import launch
+
+    port = port or free_port()
+    demo, app = launch(data_dir, port=port, block=False, seed=False)
+    return ChatSite(data_dir, f"http://127.0.0.1:{port}/", port, demo, app, handbook, private)
+
+
+@pytest.fixture(scope="module")
+def chat_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        data_dir = chat_environment(monkeypatch, tmp_path_factory.mktemp("chat"))
+        handbook, private = seed_site(data_dir)
+        site = start_site(data_dir, handbook, private)
+        try:
+            yield site
+        finally:
+            site.demo.close()
