@@ -70,6 +70,11 @@ def _plain(function):
     return wrapped
 
 
+def _saved(choices: list[tuple[str, str]], record_id: int, what: str):
+    """The editor's dropdown on the saved record, and the status line."""
+    return gr.update(choices=choices, value=str(record_id)), f"saved {what} #{record_id}"
+
+
 def escape(text: str) -> str:
     return html.escape(text or "", quote=False)
 
@@ -505,9 +510,7 @@ class ChatApp:
             temperature=float(temperature), max_tokens=int(max_tokens), search_enabled=bool(search),
             search_limit=int(limit), template_id=_id(template_value) if template_value else None, private=bool(private),
         )  # fmt: skip
-        return gr.update(
-            choices=self.assistant_choices(username), value=str(assistant.id)
-        ), f"saved assistant #{assistant.id}"
+        return _saved(self.assistant_choices(username), assistant.id, "assistant")
 
     @_plain
     def load_template(self, template_value, request: gr.Request):
@@ -529,9 +532,7 @@ class ChatApp:
             name=name or "Untitled", type=kind, text=text, response_format=response_format,
             tags=[tag.strip() for tag in (tags or "").split(",") if tag.strip()], private=bool(private),
         )  # fmt: skip
-        return gr.update(
-            choices=self.template_choices(username), value=str(template.id)
-        ), f"saved template #{template.id}"
+        return _saved(self.template_choices(username), template.id, "template")
 
     # ---- knowledge bases -------------------------------------------------------------------------
 
@@ -830,12 +831,15 @@ def launch(
         server_port=port,
         auth=store.authenticate,
         auth_message="vlmbench chat: log in (VLMBENCH_CHAT_USERS sets the users; the demo default is demo / demo)",
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,
         quiet=True,
         css=CSS,
         allowed_paths=[str(Path(data_dir) / "chat")],
         max_file_size=MAX_UPLOAD_BYTES,
     )
+    if block:
+        print(f"vlmbench chat: ready at http://{host}:{port} (Ctrl-C stops)", flush=True)
+        demo.block_thread()
     return demo, app
 
 

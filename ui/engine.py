@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ui.store import DEFAULT_TEMPLATE, Assistant, Message, Store, StoreError
+from ui.store import DEFAULT_TEMPLATE, NEW_TITLE, Assistant, Message, Store, StoreError
 from vlm_pipelines.knowledge.index import Hit, KnowledgeIndex
 
 HISTORY_CHARS = 1200  # history kept in the prompt; older turns are dropped (and the message says so)
@@ -237,6 +237,12 @@ class ChatEngine:
             self.store.add_message(
                 username, conversation_id, "user", question, notes={"image": image} if image else {}
             )
+            if (
+                not conversation.messages and conversation.title == NEW_TITLE
+            ):  # named after its first question
+                self.store.rename_conversation(
+                    username, conversation_id, " ".join(question.split())[:60] or NEW_TITLE
+                )
         lock = self._locks.setdefault(model_name, threading.Lock())
         with lock:  # one generation per model at a time: the wrappers' models are not re-entrant
             reply.text = prefix

@@ -41,6 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 ASSISTANT_TYPES = ("support", "qa", "analyzer", "custom")
 TEMPLATE_VARIABLES = ("context", "question", "history")
+NEW_TITLE = "New conversation"
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -134,7 +135,7 @@ class Conversation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     assistant_id: Mapped[int] = mapped_column(ForeignKey("assistants.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    title: Mapped[str] = mapped_column(String(256), default="New conversation")
+    title: Mapped[str] = mapped_column(String(256), default=NEW_TITLE)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
     messages: Mapped[list[Message]] = relationship(
@@ -406,9 +407,7 @@ class Store:
 
     # conversations and messages
 
-    def new_conversation(
-        self, username: str, assistant_id: int, title: str = "New conversation"
-    ) -> Conversation:
+    def new_conversation(self, username: str, assistant_id: int, title: str = NEW_TITLE) -> Conversation:
         with self.session() as session, session.begin():
             user = self._user(session, username)
             self._visible_assistant(session, user, assistant_id)

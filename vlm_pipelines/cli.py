@@ -462,11 +462,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     for name, value in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error")):
         os.environ.setdefault(name, value)
-    print(f"vlmbench chat: preparing (data {settings.data_dir()}) ...", flush=True)
+    print(
+        f"vlmbench chat: preparing (data {settings.data_dir()}; a first start seeds and indexes the demo, "
+        "about 30 s) ...",
+        flush=True,
+    )
     from ui.app import launch
     from ui.engine import chat_threads
 
-    print(f"vlmbench chat: open http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
     launch(settings.data_dir(), host=args.host, port=args.port, block=True, threads=chat_threads())
     return 0
 

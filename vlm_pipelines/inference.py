@@ -127,11 +127,6 @@ class PredictionRun:
     wall_s: float
     generate_s: float = 0.0
 
-    @property
-    def samples_per_s(self) -> float:
-        """Generation throughput: computed samples per second of `generate` (no loading, no I/O)."""
-        return per_second(self.computed, self.generate_s)
-
 
 def request_hints(
     row: dict[str, Any], answer_type: str, choices: tuple[list[str], dict[str, str]]

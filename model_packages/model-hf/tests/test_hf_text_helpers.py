@@ -5,6 +5,7 @@ from model_hf.adapter import (
     HFParams,
     build_messages,
     count_output_tokens,
+    stop_prefix_length,
     stream_until_stop,
     truncate_at_stop,
 )
@@ -73,3 +74,11 @@ def test_params_reject_unknown_keys_and_bad_values() -> None:
         HFParams(dtype="int8")  # type: ignore[arg-type]
     with pytest.raises(ModelParamsError, match="num_threads"):
         get_spec("smollm2-135m").validate_params({"num_threads": 0})
+
+
+def test_stream_until_stop_holds_back_only_what_could_start_a_stop_string() -> None:
+    # A first word shows at once (TTFT); only a trailing "\n" waits, since it may start "\n\n".
+    assert list(stream_until_stop(["The", " total", " is\n", "12", "\n\nnext"], ("\n\n",))) == [
+        "The", " total", " is", "\n12"
+    ]  # fmt: skip
+    assert stop_prefix_length("abc##", ("###",)) == 2 and stop_prefix_length("abc", ("###",)) == 0

@@ -89,10 +89,20 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
     return text if cut is None else text[:cut]
 
 
+def stop_prefix_length(text: str, stop: Sequence[str]) -> int:
+    """How many characters at the end of `text` could be the start of a stop string (held back)."""
+    longest = 0
+    for candidate in stop:
+        for length in range(min(len(candidate) - 1, len(text)), longest, -1):
+            if text.endswith(candidate[:length]):
+                longest = length
+                break
+    return longest
+
+
 def stream_until_stop(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[str]:
-    """Re-yields text pieces, ending before the first stop string; holds back just enough text
-    (the longest stop string minus one character) to catch a stop string split across pieces."""
-    hold = max((len(s) for s in stop if s), default=1) - 1
+    """Re-yields text pieces, ending before the first stop string; holds back only the text at the end
+    that could be the start of a stop string split across pieces."""
     buffer = ""
     for piece in pieces:
         buffer += piece
@@ -101,7 +111,7 @@ def stream_until_stop(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[st
             if cut:
                 yield buffer[:cut]
             return
-        ready = len(buffer) - hold
+        ready = len(buffer) - stop_prefix_length(buffer, stop)
         if ready > 0:
             yield buffer[:ready]
             buffer = buffer[ready:]
@@ -309,15 +319,13 @@ class HFModel(VisionLanguageModel):
 
         Stopping the iteration early stops generation. The concatenated pieces equal `generate`'s text.
         """
-        from transformers import TextIteratorStreamer
-
-        from model_hf.streamers import CancelOnEvent
+        from model_hf.streamers import CancelOnEvent, token_text_streamer
 
         config = config or GenerationConfig()
         self.load()
         text, images = self._prepare(request)
         inputs = self._encode([text], [images])
-        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = token_text_streamer(self._tokenizer)
         cancel = threading.Event()
         errors: list[BaseException] = []
 
