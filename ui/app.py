@@ -8,8 +8,10 @@ text is HTML-escaped before it is shown: nothing from a document or a model runs
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,24 @@ def _saved(choices: list[tuple[str, str]], record_id: int, what: str):
     return gr.update(choices=choices, value=str(record_id)), f"saved {what} #{record_id}"
 
 
+@functools.cache
+def scratch() -> Path:
+    """This process's own temp folder (mode 0700) for what the page shows: exports, image copies."""
+    return Path(tempfile.mkdtemp(prefix="vlmbench-chat-"))
+
+
+def shareable_copy(path: str) -> str:
+    """A copy of a stored file in this process's temp folder, named by its content, for Gradio to show
+    (Gradio serves it from its cache only; nothing under the data folder is served)."""
+    data = Path(path).read_bytes()
+    folder = scratch() / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / f"{hashlib.sha256(data).hexdigest()[:32]}{Path(path).suffix.lower()}"
+    if not copy.exists():
+        copy.write_bytes(data)
+    return str(copy)
+
+
 def escape(text: str) -> str:
     return html.escape(text or "", quote=False)
 
@@ -108,7 +128,7 @@ def chat_messages(messages: list[Message]) -> list[dict[str, Any]]:
         if message.role == "user":
             image = (message.notes or {}).get("image")
             if image and Path(image).is_file():
-                shown.append({"role": "user", "content": gr.Image(image)})
+                shown.append({"role": "user", "content": gr.Image(shareable_copy(image))})
             shown.append({"role": "user", "content": escape(message.content)})
             continue
         notes = message.notes or {}
@@ -213,7 +233,7 @@ class ChatApp:
         self.store = store
         self.data_dir = Path(data_dir)
         self.engine = ChatEngine(store, data_dir)
-        self.exports = self.data_dir / "chat" / "exports"
+        self.exports = scratch() / "exports"
 
     # ---- choices ---------------------------------------------------------------------------------
 
@@ -341,7 +361,7 @@ class ChatApp:
             )
             return
         template_id = _id(template_value) if template_value else None
-        shown_question = [{"role": "user", "content": gr.Image(image)}] if image else []
+        shown_question = [{"role": "user", "content": gr.Image(shareable_copy(image))}] if image else []
         shown_question.append({"role": "user", "content": escape(text)})
         for reply in self.engine.ask(username, conversation_id, text, image=image, template_id=template_id):
             if reply.done:
@@ -556,7 +576,7 @@ class ChatApp:
         report = index.last_report() or {}
         summary = (
             f"{report.get('documents', 0)} documents · {report.get('chunks', 0)} chunks · {len(skipped)} skipped · "
-            f"last ingestion {report.get('chunks_per_s', 0):.1f} chunks/s"
+            f"last ingestion {report.get('chunks_per_s', 0):.1f} chunks/s · OCR {report.get('ocr_engine') or 'n/a'}"
             if report
             else "not indexed yet"
         )
@@ -834,7 +854,9 @@ def launch(
         prevent_thread_lock=True,
         quiet=True,
         css=CSS,
-        allowed_paths=[str(Path(data_dir) / "chat")],
+        # Nothing under the data folder is served (it holds the database): what the page shows is a copy in
+        # the temp folder, which Gradio serves only from its cache, under a content hash.
+        blocked_paths=[str(Path(data_dir).resolve())],
         max_file_size=MAX_UPLOAD_BYTES,
     )
     if block:

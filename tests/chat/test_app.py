@@ -109,6 +109,19 @@ def test_another_user_cannot_reach_a_private_assistant_through_the_api(chat_site
     )
 
 
+def test_nothing_in_the_data_folder_is_served(chat_site: ChatSite) -> None:
+    import httpx
+
+    with httpx.Client(base_url=chat_site.url, follow_redirects=True) as http:
+        login = http.post("login", data={"username": "alice", "password": "alice-pw"})
+        assert login.status_code == 200 and http.cookies  # logged in
+        database = chat_site.data_dir / "chat" / "app.db"
+        assert database.exists()
+        for route in (f"gradio_api/file={database}", f"file={database}"):
+            response = http.get(route)
+            assert response.status_code >= 400 and b"SQLite format" not in response.content, route
+
+
 def test_a_wrong_type_upload_is_refused_and_nothing_is_written(chat_site: ChatSite, tmp_path: Path) -> None:
     from gradio_client import handle_file
 

@@ -70,6 +70,7 @@ def test_ingestion_is_incremental(tmp_path: Path, corpus: Path) -> None:
 
     again = index.ingest_folder(corpus)
     assert again.embedded_chunks == 0 and len(again.unchanged) == 6  # unchanged hashes: nothing embedded
+    assert again.ocr_engine.split()[0] in {"tesseract", "rapidocr"}
 
     (corpus / "cooling.md").write_text(
         "# Cooling unit\n\nThe new maintenance code is MC-9000.\n", encoding="utf-8"
@@ -102,3 +103,20 @@ def test_a_new_process_reopens_the_collection(tmp_path: Path, corpus: Path) -> N
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == ["vlmbench-minilm", "pump-manual.pdf", 2]
+
+
+def test_another_ocr_engine_reads_every_file_again(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vlm_pipelines.knowledge import index as index_module
+
+    index = KnowledgeIndex("engine", tmp_path / "data")
+    index.ingest_folder(corpus)
+    monkeypatch.setattr(index_module, "ocr_engine", lambda: "another-engine 9.9")
+    index_module.reader_version.cache_clear()
+    try:
+        again = index.ingest_folder(corpus)
+    finally:
+        index_module.reader_version.cache_clear()
+    assert len(again.updated) == 6 and again.unchanged == []  # what `auto` resolved to changed: read again
+    assert again.ocr_engine == "another-engine 9.9"

@@ -41,12 +41,22 @@ UPSERT_BATCH = 256
 
 
 @functools.cache
+def ocr_engine() -> str:
+    """What the OCR engine `auto` resolves to here, with its version (scans and images are read by it)."""
+    from model_ocr.engines import engine_version, resolve_engine
+
+    name = resolve_engine("auto", "rus+eng")
+    return f"{name} {engine_version(name)}"
+
+
+@functools.cache
 def reader_version() -> str:
-    """A hash of the code that turns files into chunks: when it changes, every file is indexed again."""
+    """A hash of the code that turns files into chunks and of the OCR engine `auto` resolved to: when either
+    changes (Tesseract installed, say), every file is read again."""
     from vlm_pipelines.knowledge import chunking, documents
 
     sources = [Path(module.__file__).read_bytes() for module in (documents, chunking)]
-    return hashlib.sha256(b"\0".join(sources)).hexdigest()[:12]
+    return hashlib.sha256(b"\0".join([*sources, ocr_engine().encode()])).hexdigest()[:12]
 
 
 class KnowledgeBaseError(ValueError):
@@ -87,6 +97,7 @@ class IngestReport:
     skipped: dict[str, str] = field(default_factory=dict)
     embedded_chunks: int = 0
     seconds: float = 0.0
+    ocr_engine: str = ""
 
     @property
     def chunks_per_s(self) -> float:
@@ -203,6 +214,7 @@ class KnowledgeIndex:
             for entry in manifest["documents"].values():
                 entry["sha256"] = ""  # read again with the current code (same ids: upserted in place)
             manifest["reader_version"] = reader_version()
+        manifest["ocr_engine"] = ocr_engine()
         known: dict[str, Any] = manifest["documents"]
         table = {row["chunk_id"]: row for row in self.chunk_table()}
         seen: set[str] = set()
@@ -246,6 +258,7 @@ class KnowledgeIndex:
         self._rebuild_bm25(ordered)
         report.documents = len(known)
         report.chunks = len(ordered)
+        report.ocr_engine = manifest["ocr_engine"]
         report.seconds = time.perf_counter() - started
         self._write("ingest.json", json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
         return report

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm_pipelines.readers import detect_format
-from vlm_pipelines.registry_files import Registry, load_registry, validate_entry
+from vlm_pipelines.registry_files import Registry, RegistryError, load_registry, validate_entry
 from vlm_pipelines.tasks.config import DatasetSpec, TaskConfig
 from vlm_pipelines.transliteration import transliterate
 
@@ -45,6 +45,13 @@ def load_task_registry(folder: Path | None = None) -> Registry[TaskConfig]:
         registry.errors.extend(extra.errors)
         for name, task in extra.items():
             if name in registry.entries:
+                registry.errors.append(
+                    RegistryError(
+                        f"{extra.sources[name]}: generated task {name!r} is also defined in "
+                        f"{registry.sources[name]}; the registry's entry is used (rename the assistant)",
+                        source=extra.sources[name],
+                    )
+                )
                 continue
             registry.entries[name] = task
             registry.sources[name] = extra.sources[name]

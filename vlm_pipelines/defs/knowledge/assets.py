@@ -31,6 +31,7 @@ def knowledge_base_index(
             "skipped": len(report.skipped),
             "skipped files": dg.MetadataValue.md(skipped),
             "chunks/s": round(report.chunks_per_s, 2),
+            "ocr engine": report.ocr_engine,  # what `auto` resolved to for scans and images
             "seconds": round(report.seconds, 2),
         }
     )
