@@ -200,8 +200,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--parts", default="retrieval,ttft,app", help="which figures (comma-separated)")
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TQDM_DISABLE", "1")
+    from vlm_pipelines import settings
+
+    settings.quiet_model_loading()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         parts = set(args.parts.split(","))

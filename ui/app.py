@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import inspect
 import json
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,34 +42,29 @@ def _id(value: Any) -> int:
         raise gr.Error("choose an item first") from None
 
 
-def _guard(function):
-    """User errors (access, validation, uploads) become one-line messages in the page and the API."""
+def user_errors(function):
+    """User errors (access, validation, uploads) become one-line messages in the page and the API. Works for
+    plain handlers and for streaming (generator) ones; Gradio reads the signature (gr.Request) through
+    `__wrapped__`."""
+    if inspect.isgeneratorfunction(function):
 
-    @functools.wraps(function)  # Gradio reads the signature (gr.Request) through __wrapped__
-    def wrapped(*args, **kwargs):
-        try:
-            result = function(*args, **kwargs)
-            if isinstance(result, Iterator):
-                yield from result
-            else:
-                yield result
-        except USER_ERRORS as error:
-            raise gr.Error(str(error)) from None
+        @functools.wraps(function)
+        def streaming(*args, **kwargs):
+            try:
+                yield from function(*args, **kwargs)
+            except USER_ERRORS as error:
+                raise gr.Error(str(error)) from None
 
-    return wrapped
-
-
-def _plain(function):
-    """`_guard` for handlers that return once (not generators)."""
+        return streaming
 
     @functools.wraps(function)
-    def wrapped(*args, **kwargs):
+    def plain(*args, **kwargs):
         try:
             return function(*args, **kwargs)
         except USER_ERRORS as error:
             raise gr.Error(str(error)) from None
 
-    return wrapped
+    return plain
 
 
 def _saved(choices: list[tuple[str, str]], record_id: int, what: str):
@@ -119,9 +114,11 @@ def sources_markdown(sources: list[dict[str, Any]]) -> str:
     return "\n\n".join(lines) or "No sources (search is off or nothing matched)."
 
 
-def chat_messages(messages: list[Message]) -> list[dict[str, Any]]:
-    """The conversation as Chatbot messages: each answer is followed by its collapsible Sources block."""
+def conversation_rows(messages: list[Message]) -> tuple[list[dict[str, Any]], list[int | None]]:
+    """The conversation as Chatbot messages, each answer followed by its collapsible Sources block, and the
+    stored message id behind each row (None for Sources blocks and images)."""
     shown: list[dict[str, Any]] = []
+    ids: list[int | None] = []
     for message in messages:
         if message.compare_group is not None and message.role == "assistant" and message.rating != 1:
             continue  # compare mode: only the picked answer stays in the conversation
@@ -129,13 +126,15 @@ def chat_messages(messages: list[Message]) -> list[dict[str, Any]]:
             image = (message.notes or {}).get("image")
             if image and Path(image).is_file():
                 shown.append({"role": "user", "content": gr.Image(shareable_copy(image))})
+                ids.append(None)
             shown.append({"role": "user", "content": escape(message.content)})
+            ids.append(message.id)
             continue
         notes = message.notes or {}
         extra = [notes[key] for key in ("history", "citations", "image") if notes.get(key)]
         content = escape(message.content) + "".join(f"\n\n*{escape(note)}*" for note in extra)
-        shown.append({"role": "assistant", "content": content})
         title = f"Sources · {timing(message)}" if timing(message) else "Sources"
+        shown.append({"role": "assistant", "content": content})
         shown.append(
             {
                 "role": "assistant",
@@ -143,21 +142,8 @@ def chat_messages(messages: list[Message]) -> list[dict[str, Any]]:
                 "metadata": {"title": title, "status": "done"},
             }
         )
-    return shown
-
-
-def message_ids(messages: list[Message]) -> list[int | None]:
-    """The stored message id behind each Chatbot row (None for Sources blocks and images)."""
-    ids: list[int | None] = []
-    for message in messages:
-        if message.compare_group is not None and message.role == "assistant" and message.rating != 1:
-            continue
-        if message.role == "user":
-            image = (message.notes or {}).get("image")
-            ids += [None] * (1 if image and Path(image).is_file() else 0) + [message.id]
-        else:
-            ids += [message.id, None]
-    return ids
+        ids += [message.id, None]
+    return shown, ids
 
 
 def export_markdown(store: Store, username: str, conversation_id: int) -> str:
@@ -256,7 +242,7 @@ class ChatApp:
 
     # ---- picker and chat -------------------------------------------------------------------------
 
-    @_plain
+    @user_errors
     def refresh(self, request: gr.Request):
         username = _user(request)
         assistants = self.assistant_choices(username)
@@ -270,7 +256,7 @@ class ChatApp:
             f"Logged in as **{escape(username)}**",
         )
 
-    @_plain
+    @user_errors
     def list_assistants(self, request: gr.Request) -> list[dict[str, Any]]:
         """The assistants this user may use, with their statistics."""
         username = _user(request)
@@ -292,7 +278,7 @@ class ChatApp:
             )
         return rows
 
-    @_plain
+    @user_errors
     def pick_assistant(self, assistant_value, request: gr.Request):
         username = _user(request)
         assistant_id = _id(assistant_value)
@@ -305,7 +291,7 @@ class ChatApp:
             gr.Tabs(selected="chat"),
         )
 
-    @_plain
+    @user_errors
     def assistant_changed(self, assistant_value, request: gr.Request):
         username = _user(request)
         if not assistant_value:
@@ -313,7 +299,7 @@ class ChatApp:
         conversations = self.conversation_choices(username, _id(assistant_value))
         return gr.update(choices=conversations, value=conversations[0][1] if conversations else None)
 
-    @_plain
+    @user_errors
     def new_conversation(self, assistant_value, request: gr.Request):
         username = _user(request)
         conversation = self.store.new_conversation(username, _id(assistant_value))
@@ -321,16 +307,16 @@ class ChatApp:
             choices=self.conversation_choices(username, _id(assistant_value)), value=str(conversation.id)
         )
 
-    @_plain
+    @user_errors
     def open_conversation(self, conversation_value, request: gr.Request):
         """The conversation's messages (Chatbot format) and the message id behind each row."""
         username = _user(request)
         if not conversation_value:
             return [], []
         conversation = self.store.conversation(username, _id(conversation_value))
-        return chat_messages(conversation.messages), message_ids(conversation.messages)
+        return conversation_rows(conversation.messages)
 
-    @_guard
+    @user_errors
     def ask(self, conversation_value, message, template_value, request: gr.Request):
         """Streams the answer to `message` ({"text", "files"} or a string) in the conversation."""
         username = _user(request)
@@ -352,13 +338,10 @@ class ChatApp:
                 )
             else:
                 notices.append(self.add_to_knowledge(username, conversation.assistant_id, path.name, data))
-        history = chat_messages(conversation.messages)
+        history, history_ids = conversation_rows(conversation.messages)
         if not text.strip() and image is None:
-            yield (
-                history + [{"role": "assistant", "content": escape(" ".join(notices) or "Type a question.")}],
-                message_ids(conversation.messages),
-                None,
-            )
+            notice = {"role": "assistant", "content": escape(" ".join(notices) or "Type a question.")}
+            yield history + [notice], history_ids, None
             return
         template_id = _id(template_value) if template_value else None
         shown_question = [{"role": "user", "content": gr.Image(shareable_copy(image))}] if image else []
@@ -368,7 +351,14 @@ class ChatApp:
                 break
             yield history + shown_question + [{"role": "assistant", "content": escape(reply.text)}], [], None
         conversation = self.store.conversation(username, conversation_id)
-        yield chat_messages(conversation.messages), message_ids(conversation.messages), None
+        yield *conversation_rows(conversation.messages), None
+
+    def reindex(self, name: str) -> dict[str, Any]:
+        """Runs the knowledge job for `name` (in the Dagster instance) and drops the chat's stale copy of
+        the index; the job's materialization metadata."""
+        metadata = ingest(name, self.data_dir)
+        self.engine.forget_index(name)
+        return metadata
 
     def add_to_knowledge(self, username: str, assistant_id: int, name: str, data: bytes) -> str:
         assistant = self.store.assistant(username, assistant_id)
@@ -381,11 +371,10 @@ class ChatApp:
             raise UploadError(f"assistant {assistant.name!r} has no knowledge base you may add documents to")
         base = get_base(writable[0], self.data_dir)
         save_upload(base.uploads, name, data)
-        metadata = ingest(writable[0], self.data_dir)
-        self.engine.forget_index(writable[0])
+        metadata = self.reindex(writable[0])
         return f"Added {name} to knowledge base {writable[0]} ({metadata.get('chunks')} chunks in all)."
 
-    @_plain
+    @user_errors
     def rate(self, message_id, rating, request: gr.Request) -> str:
         """Rates an answer +1 or -1."""
         self.store.rate_message(_user(request), int(message_id), int(rating))
@@ -400,7 +389,7 @@ class ChatApp:
             raise gr.Error("rate an answer")
         return self.rate(message_id, 1 if data.liked else -1, request)
 
-    @_plain
+    @user_errors
     def rename(self, conversation_value, title, request: gr.Request):
         username = _user(request)
         self.store.rename_conversation(username, _id(conversation_value), title)
@@ -409,19 +398,19 @@ class ChatApp:
             choices=self.conversation_choices(username, conversation.assistant_id), value=str(conversation.id)
         )
 
-    @_plain
+    @user_errors
     def clear(self, conversation_value, request: gr.Request):
         self.store.clear_conversation(_user(request), _id(conversation_value))
         return [], []
 
-    @_plain
+    @user_errors
     def delete(self, assistant_value, conversation_value, request: gr.Request):
         username = _user(request)
         self.store.delete_conversation(username, _id(conversation_value))
         choices = self.conversation_choices(username, _id(assistant_value)) if assistant_value else []
         return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
-    @_plain
+    @user_errors
     def export(self, conversation_value, kind, request: gr.Request) -> str:
         """Writes the conversation as Markdown or JSON and returns the file for download."""
         username = _user(request)
@@ -447,7 +436,7 @@ class ChatApp:
 
     # ---- compare mode ----------------------------------------------------------------------------
 
-    @_guard
+    @user_errors
     def compare(self, conversation_value, question, model_b, request: gr.Request):
         """Two models answer the same question side by side; `pick` stores the better one like a rating."""
         import uuid
@@ -485,7 +474,7 @@ class ChatApp:
         ids = [answers["a"].id if answers["a"] else None, answers["b"].id if answers["b"] else None]
         return view("a", model_a), view("b", model_b), ids
 
-    @_plain
+    @user_errors
     def pick(self, ids, side, request: gr.Request) -> str:
         chosen = (ids or [None, None])[0 if side == "a" else 1]
         if chosen is None:
@@ -501,7 +490,7 @@ class ChatApp:
 
     # ---- assistant and template editors ----------------------------------------------------------
 
-    @_plain
+    @user_errors
     def load_assistant(self, assistant_value, request: gr.Request):
         username = _user(request)
         if not assistant_value:
@@ -516,7 +505,7 @@ class ChatApp:
             f"{stats.conversations} conversations · {stats.messages} messages · rating {rating}",
         ]  # fmt: skip
 
-    @_plain
+    @user_errors
     def save_assistant(self, assistant_value, name, description, kind, system_prompt, model, temperature,
                        max_tokens, bases, search, limit, template_value, private, request: gr.Request):  # fmt: skip
         username = _user(request)
@@ -532,7 +521,7 @@ class ChatApp:
         )  # fmt: skip
         return _saved(self.assistant_choices(username), assistant.id, "assistant")
 
-    @_plain
+    @user_errors
     def load_template(self, template_value, request: gr.Request):
         if not template_value:
             return ["", "rag", "", "", "", False, ""]
@@ -541,7 +530,7 @@ class ChatApp:
         return [t.name, t.type, t.text, t.response_format, ", ".join(t.tags or []), t.private,
                 f"used {t.usage_count} times · rating {rating}"]  # fmt: skip
 
-    @_plain
+    @user_errors
     def save_template(
         self, template_value, name, kind, text, response_format, tags, private, request: gr.Request
     ):
@@ -556,7 +545,7 @@ class ChatApp:
 
     # ---- knowledge bases -------------------------------------------------------------------------
 
-    @_plain
+    @user_errors
     def kb_view(self, name, request: gr.Request):
         username = _user(request)
         if not name:
@@ -582,14 +571,14 @@ class ChatApp:
         )
         return files, skipped, quality, summary
 
-    @_plain
+    @user_errors
     def kb_create(self, name, description, private, request: gr.Request):
         username = _user(request)
         create_knowledge_base(self.store, username, name, description, bool(private), self.data_dir)
-        ingest(name, self.data_dir)
+        self.reindex(name)
         return gr.update(choices=self.kb_choices(username), value=name), f"created knowledge base {name}"
 
-    @_plain
+    @user_errors
     def kb_upload(self, name, files, request: gr.Request):
         """Adds files to a knowledge base and re-indexes it; each refused file is listed with its reason."""
         username = _user(request)
@@ -609,18 +598,16 @@ class ChatApp:
             except UploadError as error:
                 refused.append(str(error))
         if accepted:
-            ingest(name, self.data_dir)
-            self.engine.forget_index(name)
+            self.reindex(name)
         message = f"added {len(accepted)} file(s)" + "".join(f"\n- refused: {reason}" for reason in refused)
         return message
 
-    @_plain
+    @user_errors
     def kb_reindex(self, name, request: gr.Request) -> str:
         username = _user(request)
         if not self.store.may_change_knowledge_base(username, name):
             raise AccessError(f"you may not change knowledge base {name!r}")
-        metadata = ingest(name, self.data_dir)
-        self.engine.forget_index(name)
+        metadata = self.reindex(name)
         return f"re-indexed {name}: {metadata.get('documents')} documents, {metadata.get('chunks')} chunks"
 
 

@@ -307,10 +307,9 @@ def _turns(messages: list[Message]) -> list[tuple[str, str]]:
 
 
 def _ocr(image: str) -> tuple[str, str]:
-    from model_ocr.engines import resolve_engine
     from PIL import Image
 
-    from vlm_pipelines.knowledge.documents import ocr_text
+    from vlm_pipelines.knowledge.documents import ocr_engine_name, ocr_text
 
     with Image.open(image) as opened:
-        return ocr_text(opened), resolve_engine("auto", "rus+eng")
+        return ocr_text(opened), ocr_engine_name()

@@ -460,8 +460,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     if problem:
         raise UsageError(problem)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    for name, value in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error")):
-        os.environ.setdefault(name, value)
+    settings.quiet_model_loading()
     print(
         f"vlmbench chat: preparing (data {settings.data_dir()}; a first start seeds and indexes the demo, "
         "about 30 s) ...",

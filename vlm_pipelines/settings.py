@@ -31,3 +31,14 @@ def release_repo() -> Path:
     """The git repository whose `<package>/v<version>` tags the release sensor watches.
     `VLMBENCH_RELEASE_REPO` overrides this checkout."""
     return Path(os.environ.get("VLMBENCH_RELEASE_REPO", REPO_ROOT))
+
+
+def quiet_model_loading() -> None:
+    """Turns off the model libraries' progress bars and info logs (unless set otherwise): they would bury
+    the command's own progress lines."""
+    for name, value in (
+        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+        ("TRANSFORMERS_VERBOSITY", "error"),
+        ("TQDM_DISABLE", "1"),
+    ):
+        os.environ.setdefault(name, value)

@@ -241,10 +241,7 @@ def load_in_background(entry: EvaluatedModel) -> threading.Thread:
     predictions step to report, where it happens again with its message."""
     from model_interface import get_spec, shared_model
 
-    # Model-loading progress bars would bury the run's own progress lines.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TQDM_DISABLE", "1")
+    settings.quiet_model_loading()
 
     def load() -> None:
         try:

@@ -19,11 +19,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vlm_pipelines import settings
+from vlm_pipelines.knowledge.documents import iter_files
 from vlm_pipelines.knowledge.index import (
     NAME_PATTERN,
     IngestReport,
     KnowledgeBaseError,
     KnowledgeIndex,
+    check_name,
     knowledge_dir,
 )
 from vlm_pipelines.registry_files import Registry, load_registry, validate_entry
@@ -74,8 +76,6 @@ class KnowledgeBase:
                         yield path.relative_to(self.root).as_posix(), path
         for folder in (self.source_folder, self.uploads):
             if folder is not None and folder.is_dir():
-                from vlm_pipelines.knowledge.documents import iter_files
-
                 for path in iter_files(folder):
                     if path not in seen:
                         seen.add(path)
@@ -140,8 +140,6 @@ def create_base(
     name: str, description: str = "", source_folder: Path | None = None, data_dir: Path | None = None
 ) -> KnowledgeBase:
     """A new (empty) knowledge base in the data folder; KnowledgeBaseError when the name is taken or bad."""
-    from vlm_pipelines.knowledge.index import check_name
-
     check_name(name)
     if name in knowledge_bases(data_dir):
         raise KnowledgeBaseError(f"a knowledge base named {name!r} already exists")

@@ -8,6 +8,7 @@ refused, so an executable renamed `.pdf` never gets parsed.
 
 from __future__ import annotations
 
+import functools
 import re
 import zipfile
 from collections.abc import Iterator
@@ -243,16 +244,30 @@ def ocr_text(image) -> str:
     return "\n".join(latin_lookalikes_in_latin_lines(line.text) for line in lines)
 
 
-_ENGINE = None
+OCR_LANGUAGES = "rus+eng"
 
 
+@functools.cache
 def _ocr_engine():
-    global _ENGINE
-    if _ENGINE is None:
-        from model_ocr.engines import make_engine
+    from model_ocr.engines import make_engine
 
-        _ENGINE = make_engine("auto", "rus+eng")
-    return _ENGINE
+    return make_engine("auto", OCR_LANGUAGES)
+
+
+@functools.cache
+def ocr_engine_name() -> str:
+    """What the OCR engine `auto` resolves to here ('tesseract' or 'rapidocr')."""
+    from model_ocr.engines import resolve_engine
+
+    return resolve_engine("auto", OCR_LANGUAGES)
+
+
+@functools.cache
+def ocr_engine_label() -> str:
+    """The engine with its version, e.g. 'tesseract 5.3.0'."""
+    from model_ocr.engines import engine_version
+
+    return f"{ocr_engine_name()} {engine_version(ocr_engine_name())}"
 
 
 def pdf_sections(path: Path) -> list[Section]:

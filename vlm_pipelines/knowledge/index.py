@@ -30,6 +30,7 @@ from typing import Any, Literal
 from vlm_pipelines import settings
 from vlm_pipelines.knowledge.chunking import Chunk, chunk_sections
 from vlm_pipelines.knowledge.documents import DocumentError, iter_files, read_sections
+from vlm_pipelines.knowledge.documents import ocr_engine_label as ocr_engine
 from vlm_pipelines.knowledge.embeddings import MiniLMEmbeddingFunction, embed, local_reranker
 
 Mode = Literal["hybrid", "vector", "keyword"]
@@ -38,15 +39,6 @@ CANDIDATES = 30  # hits taken from each retriever before fusion
 RERANK_CANDIDATES = 20
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 UPSERT_BATCH = 256
-
-
-@functools.cache
-def ocr_engine() -> str:
-    """What the OCR engine `auto` resolves to here, with its version (scans and images are read by it)."""
-    from model_ocr.engines import engine_version, resolve_engine
-
-    name = resolve_engine("auto", "rus+eng")
-    return f"{name} {engine_version(name)}"
 
 
 @functools.cache
@@ -169,6 +161,7 @@ class KnowledgeIndex:
         )
         self._bm25 = None
         self._table: list[dict[str, Any]] | None = None
+        self._by_id: dict[str, dict[str, Any]] | None = None  # the chunk table by chunk id, built once
 
     # ---- state on disk ---------------------------------------------------------------------------
 
@@ -189,9 +182,8 @@ class KnowledgeIndex:
         return self._table
 
     def _rows_by_id(self) -> dict[str, dict[str, Any]]:
-        table = self.chunk_table()
-        if getattr(self, "_by_id_of", None) is not table:
-            self._by_id, self._by_id_of = {row["chunk_id"]: row for row in table}, table
+        if self._by_id is None:
+            self._by_id = {row["chunk_id"]: row for row in self.chunk_table()}
         return self._by_id
 
     def last_report(self) -> dict[str, Any] | None:
@@ -254,7 +246,7 @@ class KnowledgeIndex:
         ordered = sorted(table.values(), key=lambda row: (row["document"], row["index"]))
         self._write("chunks.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in ordered))
         self._write("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
-        self._table = ordered
+        self._table, self._by_id = ordered, None
         self._rebuild_bm25(ordered)
         report.documents = len(known)
         report.chunks = len(ordered)
