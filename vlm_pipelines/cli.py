@@ -1,4 +1,5 @@
-"""`vlmbench`: check this machine, list models and tasks, run the demo, evaluate a model, open the UI.
+"""`vlmbench`: check this machine, list models and tasks, run the demo, evaluate a model, open the UI,
+serve models over HTTP.
 
 The CLI parses arguments and prints; running the evaluations is `vlm_pipelines.defs.runner`'s job.
 A user error is one line on stderr and a non-zero exit code; `--debug` shows the traceback.
@@ -341,27 +342,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
-def resolve_model_entry(args: argparse.Namespace):
-    """The registry entry (or an ad hoc one for a bare model id) with --model-param and --gen merged in."""
+def model_entry(name: str, model_params: Sequence[str] = ()):
+    """The registry entry `name` (or an ad hoc one for a bare model id) with --model-param merged in."""
     from model_interface import UnknownModelError, get_spec
 
     from vlm_pipelines.model_registry import ad_hoc_model, load_model_registry
 
     registry = load_model_registry()
-    if args.model in registry:
-        entry = registry[args.model]
+    if name in registry:
+        entry = registry[name]
     else:
         for error in registry.errors:
-            if error.name == args.model:
+            if error.name == name:
                 raise error
         try:
-            get_spec(args.model)
+            get_spec(name)
         except UnknownModelError as error:
             raise UsageError(f"{error}; registry names: {', '.join(registry)}") from None
-        entry = ad_hoc_model(args.model)
-    entry = entry.with_params(parse_pairs(args.model_param, "--model-param"))
+        entry = ad_hoc_model(name)
+    entry = entry.with_params(parse_pairs(model_params, "--model-param"))
     get_spec(entry.model).validate_params(entry.params)  # bad params: one line, before anything runs
-    return with_generation(entry, args.gen)
+    return entry
+
+
+def resolve_model_entry(args: argparse.Namespace):
+    """The registry entry (or an ad hoc one for a bare model id) with --model-param and --gen merged in."""
+    return with_generation(model_entry(args.model, args.model_param), args.gen)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -473,6 +479,37 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serves the given models over an OpenAI-compatible HTTP API until interrupted."""
+    problem = port_problem(args.host, args.port)
+    if problem:
+        raise UsageError(problem)
+    if len(args.model_param) and len(args.model) > 1:
+        raise UsageError("--model-param applies to one model; give one --model, or use registry entries")
+    entries = {}
+    for name in args.model:
+        entry = model_entry(name, args.model_param)
+        entries[entry.name] = entry
+    settings.quiet_model_loading()
+    from vlm_pipelines.service.app import serve
+
+    print(
+        f"vlmbench serve: {', '.join(entries)} at http://{args.host}:{args.port}/v1 "
+        f"(models load on first request; metrics at /metrics)",
+        flush=True,
+    )
+    serve(
+        entries,
+        args.host,
+        args.port,
+        max_batch_size=args.max_batch_size,
+        max_wait_s=args.max_wait_ms / 1000,
+        max_loaded=args.max_loaded,
+        min_free_bytes=int(args.min_free_gb * 1024**3),
+    )
+    return 0
+
+
 # --- the parser ----------------------------------------------------------------------------------
 
 
@@ -544,6 +581,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     chat.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+
+    serve = commands.add_parser(
+        "serve", help="serve models over an OpenAI-compatible HTTP API (/v1/chat/completions, /metrics)"
+    )
+    serve.add_argument(
+        "--model", action="append", required=True, help="model registry name or model id (repeatable)"
+    )
+    serve.add_argument(
+        "--model-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model parameter (one --model)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--max-batch-size", type=int, default=8, help="requests one generate() call may take (default 8)"
+    )
+    serve.add_argument(
+        "--max-wait-ms", type=float, default=20.0,
+        help="how long a batch waits for more requests after its first (default 20 ms)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--max-loaded", type=int, default=None, help="most models held in memory at once (default: no limit)"
+    )
+    serve.add_argument(
+        "--min-free-gb", type=float, default=2.0,
+        help="evict idle models (least recently used first) before loading one while free memory is "
+        "under this (GPU memory with CUDA, else RAM; default 2)",
+    )  # fmt: skip
     return parser
 
 
@@ -555,12 +623,13 @@ COMMANDS = {
     "run": cmd_run,
     "dev": cmd_dev,
     "chat": cmd_chat,
+    "serve": cmd_serve,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("max_samples", "batch_size"):
+    for name in ("max_samples", "batch_size", "max_batch_size", "max_loaded"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             print(f"vlmbench: error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)

@@ -49,6 +49,11 @@ def test_tasks_lists_the_registry(project_env) -> None:
             ["run", "--model", "ocr-rules", "--task", "synth_vqa_en", "--model-param", "x"],
             "expects KEY=VALUE",
         ),
+        (["serve", "--model", "no-such-model"], "unknown model id 'no-such-model'; known ids:"),
+        (
+            ["serve", "--model", "ocr-rules", "--model", "smollm2-135m", "--model-param", "engine=rapidocr"],
+            "--model-param applies to one model",
+        ),
     ],
 )
 def test_bad_arguments_get_a_clear_error_and_exit_2(project_env, args: list[str], message: str) -> None:

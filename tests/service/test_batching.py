@@ -1,0 +1,103 @@
+"""The batcher groups requests that arrive together, with a bounded wait. The batch function here is a
+plain function recording what it was given (the batching logic is what is tested, not a model)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from model_interface import GenerationConfig, GenerationRequest, GenerationResult
+
+from vlm_pipelines.service.batching import Batcher
+
+
+def _recording_batch(calls: list[tuple[list[str], GenerationConfig]]):
+    def run_batch(requests: list[GenerationRequest], config: GenerationConfig) -> list[GenerationResult]:
+        calls.append(([request.prompt for request in requests], config))
+        return [
+            GenerationResult(text=request.prompt.upper(), model_id="echo", package_version="0")
+            for request in requests
+        ]
+
+    return run_batch
+
+
+def test_requests_arriving_together_share_a_batch_up_to_its_size() -> None:
+    calls: list = []
+    depths: list[int] = []
+    batcher = Batcher(
+        _recording_batch(calls), max_batch_size=4, max_wait_s=0.2, on_queue_change=depths.append
+    )
+    config = GenerationConfig()
+
+    async def main() -> list[GenerationResult]:
+        prompts = [f"q{i}" for i in range(6)]
+        results = await asyncio.gather(
+            *(batcher.submit(GenerationRequest(prompt=p), config) for p in prompts)
+        )
+        await batcher.close()
+        return results
+
+    results = asyncio.run(main())
+    assert [result.text for result in results] == [f"Q{i}" for i in range(6)]  # each gets its own answer
+    assert [prompts for prompts, _ in calls] == [["q0", "q1", "q2", "q3"], ["q4", "q5"]]
+    assert max(depths) >= 5  # the queue depth was reported while requests waited
+
+
+def test_a_batch_holds_one_generation_config() -> None:
+    calls: list = []
+    batcher = Batcher(_recording_batch(calls), max_batch_size=8, max_wait_s=0.2)
+    short, long = GenerationConfig(max_new_tokens=4), GenerationConfig(max_new_tokens=64)
+
+    async def main() -> None:
+        configs = [short, long, short, long]
+        await asyncio.gather(
+            *(batcher.submit(GenerationRequest(prompt=f"q{i}"), c) for i, c in enumerate(configs))
+        )
+        await batcher.close()
+
+    asyncio.run(main())
+    assert [(prompts, config.max_new_tokens) for prompts, config in calls] == [
+        (["q0", "q2"], 4),
+        (["q1", "q3"], 64),
+    ]
+
+
+def test_a_lone_request_waits_no_longer_than_the_bound() -> None:
+    calls: list = []
+    batcher = Batcher(_recording_batch(calls), max_batch_size=8, max_wait_s=0.05)
+
+    async def main() -> float:
+        started = time.perf_counter()
+        await batcher.submit(GenerationRequest(prompt="alone"), GenerationConfig())
+        elapsed = time.perf_counter() - started
+        await batcher.close()
+        return elapsed
+
+    elapsed = asyncio.run(main())
+    assert calls == [(["alone"], GenerationConfig())]
+    assert 0.05 <= elapsed < 1.0
+
+
+def test_a_failing_batch_fails_its_requests_and_the_batcher_goes_on() -> None:
+    attempts: list[int] = []
+
+    def flaky(requests: list[GenerationRequest], config: GenerationConfig) -> list[GenerationResult]:
+        attempts.append(len(requests))
+        if len(attempts) == 1:
+            raise RuntimeError("device lost")
+        return [GenerationResult(text="ok", model_id="m", package_version="0") for _ in requests]
+
+    batcher = Batcher(flaky, max_batch_size=8, max_wait_s=0.01)
+
+    async def main() -> tuple[BaseException | GenerationResult, GenerationResult]:
+        first = await asyncio.gather(
+            batcher.submit(GenerationRequest(prompt="a"), GenerationConfig()), return_exceptions=True
+        )
+        second = await batcher.submit(GenerationRequest(prompt="b"), GenerationConfig())
+        await batcher.close()
+        return first[0], second
+
+    first, second = asyncio.run(main())
+    assert isinstance(first, RuntimeError) and "device lost" in str(first)
+    assert second.text == "ok"

@@ -1,0 +1,97 @@
+"""Requests for one model that arrive together are answered by one `generate` call.
+
+A batch opens with the first waiting request and closes after `max_wait_s` or at `max_batch_size`
+requests, whichever comes first; its requests are grouped by generation config (one `generate` per
+config, in arrival order). A model answers one batch (or one stream) at a time, in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from model_interface import GenerationConfig, GenerationRequest, GenerationResult
+
+BatchFunction = Callable[[list[GenerationRequest], GenerationConfig], list[GenerationResult]]
+
+
+@dataclass
+class _Waiting:
+    request: GenerationRequest
+    config: GenerationConfig
+    future: asyncio.Future
+    arrived: float = field(default_factory=time.perf_counter)
+
+
+class Batcher:
+    def __init__(
+        self,
+        run_batch: BatchFunction,
+        *,
+        max_batch_size: int = 8,
+        max_wait_s: float = 0.02,
+        on_queue_change: Callable[[int], None] = lambda depth: None,
+        on_batch: Callable[[int], None] = lambda size: None,
+    ) -> None:
+        self.run_batch = run_batch
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self.on_queue_change = on_queue_change
+        self.on_batch = on_batch
+        self._queue: asyncio.Queue[_Waiting] | None = None
+        self._worker: asyncio.Task | None = None
+
+    async def submit(self, request: GenerationRequest, config: GenerationConfig) -> GenerationResult:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+            self._worker = asyncio.create_task(self._work())
+        waiting = _Waiting(request, config, asyncio.get_running_loop().create_future())
+        await self._queue.put(waiting)
+        self.on_queue_change(self._queue.qsize())
+        return await waiting.future
+
+    async def _collect(self) -> list[_Waiting]:
+        assert self._queue is not None
+        batch = [await self._queue.get()]
+        deadline = time.perf_counter() + self.max_wait_s
+        while len(batch) < self.max_batch_size:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        self.on_queue_change(self._queue.qsize())
+        return batch
+
+    async def _work(self) -> None:
+        while True:
+            batch = await self._collect()
+            groups: dict[str, list[_Waiting]] = {}
+            for waiting in batch:
+                groups.setdefault(waiting.config.config_hash, []).append(waiting)
+            for group in groups.values():
+                self.on_batch(len(group))
+                try:
+                    results = await asyncio.to_thread(
+                        self.run_batch, [w.request for w in group], group[0].config
+                    )
+                except Exception as error:  # noqa: BLE001 - each waiting request gets the error
+                    for waiting in group:
+                        if not waiting.future.done():
+                            waiting.future.set_exception(error)
+                    continue
+                for waiting, result in zip(group, results, strict=True):
+                    if not waiting.future.done():  # the client may have gone (cancelled)
+                        waiting.future.set_result(result)
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
