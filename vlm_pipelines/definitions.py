@@ -12,7 +12,8 @@ from collections.abc import Mapping
 import dagster as dg
 
 from vlm_pipelines.defs.automation import automation_definitions
-from vlm_pipelines.defs.evaluation import evaluate_job, evaluation_definitions
+from vlm_pipelines import settings
+from vlm_pipelines.defs.evaluation import evaluate_job, evaluation_definitions, inference_job
 from vlm_pipelines.defs.knowledge import knowledge_definitions
 from vlm_pipelines.defs.leaderboard import leaderboard_definitions
 from vlm_pipelines.defs.resources import EvaluationSettings
@@ -46,7 +47,7 @@ def build_definitions(
         evaluation_definitions(models, tasks),
         leaderboard_definitions(tasks),
         knowledge_definitions(),
-        automation_definitions(evaluate_job, models, tasks),
+        automation_definitions(inference_job if settings.split_inference() else evaluate_job, models, tasks),
         dg.Definitions(
             resources={"evaluation": evaluation or EvaluationSettings()}, loggers=dict(loggers or {})
         ),

@@ -72,6 +72,9 @@ class EvaluatedModel(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     generation: GenerationOverride = Field(default_factory=GenerationOverride)
     batch_size: int = Field(default=8, ge=1, le=1024)
+    gpus: int | None = Field(
+        default=None, ge=0, description="GPUs an inference run takes in a deployment (default: derived)"
+    )
     demo: bool = False
     description: str = ""
 

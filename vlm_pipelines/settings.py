@@ -33,6 +33,12 @@ def release_repo() -> Path:
     return Path(os.environ.get("VLMBENCH_RELEASE_REPO", REPO_ROOT))
 
 
+def split_inference() -> bool:
+    """A deployment's split: release and scheduled runs start GPU `inference`, then CPU `scoring`
+    (`VLMBENCH_SPLIT_INFERENCE=1`); by default they start `evaluate`, all three steps in one run."""
+    return os.environ.get("VLMBENCH_SPLIT_INFERENCE", "").lower() in ("1", "true", "yes")
+
+
 def quiet_model_loading() -> None:
     """Turns off the model libraries' progress bars and info logs (unless set otherwise): they would bury
     the command's own progress lines."""

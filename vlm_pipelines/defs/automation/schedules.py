@@ -4,14 +4,15 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from vlm_pipelines.defs.automation.sensors import partition_run_tags
 from vlm_pipelines.defs.partitions import evaluation_partition_key
 
 
-def build_reevaluation_schedule(evaluate_job, models: Mapping, tasks: Mapping) -> dg.ScheduleDefinition:
+def build_reevaluation_schedule(evaluation_job, models: Mapping, tasks: Mapping) -> dg.ScheduleDefinition:
     """A factory over the registries: its run requests are their model x task partitions."""
 
     @dg.schedule(
-        job=evaluate_job,
+        job=evaluation_job,
         cron_schedule="0 3 * * 0",
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Re-evaluates every model x task partition weekly (off by default).",
@@ -23,6 +24,7 @@ def build_reevaluation_schedule(evaluate_job, models: Mapping, tasks: Mapping) -
                 yield dg.RunRequest(
                     run_key=f"{stamp}:{model_name}|{task_name}",
                     partition_key=evaluation_partition_key(model_name, task_name),
+                    tags=partition_run_tags(models[model_name]),
                 )
 
     return weekly_reevaluation

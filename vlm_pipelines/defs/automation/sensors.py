@@ -1,4 +1,4 @@
-"""Re-evaluation when a model package gets a release tag."""
+"""Re-evaluation when a model package gets a release tag; scoring after a deployment's inference run."""
 
 import json
 from collections.abc import Mapping
@@ -24,13 +24,46 @@ def models_by_package(models: Mapping[str, EvaluatedModel]) -> dict[str, list[st
     return packages
 
 
+def partition_run_tags(entry: EvaluatedModel) -> dict[str, str]:
+    """Tags every run of a model's partition carries: the GPUs its inference takes in a deployment."""
+    from model_interface import UnknownModelError
+
+    from vlm_pipelines.gpus import GPUS_TAG, gpus_needed
+
+    try:
+        return {GPUS_TAG: str(gpus_needed(entry))}
+    except UnknownModelError:  # the model's package is not installed here: its run fails with the reason
+        return {GPUS_TAG: "0"}
+
+
+def build_scoring_sensor() -> dg.RunStatusSensorDefinition:
+    """Starts `scoring` (CPU) for the partition of every `inference` run that succeeded."""
+    from vlm_pipelines.defs.evaluation.jobs import inference_job, scoring_job
+
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[inference_job],
+        request_job=scoring_job,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Scores a model x task partition on CPU once its GPU inference run has succeeded.",
+    )
+    def score_after_inference(context: dg.RunStatusSensorContext):
+        run = context.dagster_run
+        carried = {key: value for key, value in run.tags.items() if key.startswith("vlmbench/release")}
+        return dg.RunRequest(
+            run_key=f"score:{run.run_id}", partition_key=run.tags["dagster/partition"], tags=carried
+        )
+
+    return score_after_inference
+
+
 def build_release_tag_sensor(
-    evaluate_job, models: Mapping[str, EvaluatedModel], tasks: Mapping
+    evaluation_job, models: Mapping[str, EvaluatedModel], tasks: Mapping
 ) -> dg.SensorDefinition:
     """A factory over the registries: its run requests are their model x task partitions."""
 
     @dg.sensor(
-        job=evaluate_job,
+        job=evaluation_job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Re-evaluates every partition of the models whose package got a new `<package>/v<version>` tag.",
@@ -53,6 +86,7 @@ def build_release_tag_sensor(
                             run_key=f"{tag.identity}:{model_name}|{task_name}",
                             partition_key=evaluation_partition_key(model_name, task_name),
                             tags={
+                                **partition_run_tags(models[model_name]),
                                 "vlmbench/release_tag": tag.name,
                                 "vlmbench/package": tag.package,
                                 "vlmbench/package_version": tag.version,

@@ -5,8 +5,12 @@ from collections.abc import Mapping
 import dagster as dg
 
 from vlm_pipelines.defs.evaluation.assets import build_evaluation_assets
-from vlm_pipelines.defs.evaluation.jobs import datasets_job, evaluate_job
+from vlm_pipelines.defs.evaluation.jobs import datasets_job, evaluate_job, inference_job, scoring_job
+
+__all__ = ["evaluate_job", "evaluation_definitions", "inference_job", "scoring_job"]
 
 
 def evaluation_definitions(models: Mapping, tasks: Mapping) -> dg.Definitions:
-    return dg.Definitions(assets=build_evaluation_assets(models, tasks), jobs=[datasets_job, evaluate_job])
+    return dg.Definitions(
+        assets=build_evaluation_assets(models, tasks), jobs=[datasets_job, evaluate_job, inference_job, scoring_job]
+    )
