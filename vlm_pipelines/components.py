@@ -89,6 +89,15 @@ def _docker() -> Probe:
     return Probe(True, _first_line([dockerd, "--version"]) or dockerd)
 
 
+def _docker_compose() -> Probe:
+    if shutil.which("docker") is None:
+        return Probe(False, "no docker command on PATH")
+    version = _first_line(["docker", "compose", "version"])
+    if not version.startswith("Docker Compose version v2") and not version.startswith("Docker Compose version 2"):
+        return Probe(False, f"no Compose v2 plugin for the docker command ({version or 'not found'})")
+    return Probe(True, version)
+
+
 def postgres_bin_dir() -> str | None:
     """The folder holding `initdb` and `pg_ctl` (Debian keeps them off PATH)."""
     on_path = shutil.which("pg_ctl")
@@ -163,6 +172,14 @@ COMPONENTS: dict[str, Component] = {
             "the Docker run launcher and its tests",
             "apt-get install -y docker.io",
             _docker,
+        ),
+        Component(
+            "docker-compose",
+            "Docker Compose v2 (the docker compose plugin)",
+            "validating docker/compose.yaml (`docker compose config`)",
+            "apt-get install -y docker.io, plus Compose v2 (Debian trixie's docker-compose package; "
+            "bash .ci/install-compose does both)",
+            _docker_compose,
         ),
         Component(
             "postgres",

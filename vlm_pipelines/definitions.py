@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from vlm_pipelines.defs.automation import automation_definitions
 from vlm_pipelines import settings
+from vlm_pipelines.defs.automation import automation_definitions
 from vlm_pipelines.defs.evaluation import evaluate_job, evaluation_definitions, inference_job
 from vlm_pipelines.defs.knowledge import knowledge_definitions
 from vlm_pipelines.defs.leaderboard import leaderboard_definitions

@@ -56,7 +56,9 @@ def _nvml_gpus() -> list[Gpu] | None:
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total // 2**20
-            gpus.append(Gpu(index, pynvml.nvmlDeviceGetUUID(handle), pynvml.nvmlDeviceGetName(handle), memory))
+            gpus.append(
+                Gpu(index, pynvml.nvmlDeviceGetUUID(handle), pynvml.nvmlDeviceGetName(handle), memory)
+            )
         return gpus
     finally:
         pynvml.nvmlShutdown()
@@ -99,14 +101,36 @@ def assign_devices(
     taken = {uuid for run_id, uuids in holders.items() if run_id not in dead for uuid in uuids}
     free = [gpu for gpu in sorted(gpus) if gpu.uuid not in taken]
     if len(free) < wanted:
-        busy = ", ".join(f"{run_id[:8]}: {len(uuids)}" for run_id, uuids in holders.items() if run_id not in dead)
-        raise NoFreeGpuError(f"the run needs {wanted} GPU(s); {len(free)} of {len(gpus)} free (held by {busy})")
+        busy = ", ".join(
+            f"{run_id[:8]}: {len(uuids)}" for run_id, uuids in holders.items() if run_id not in dead
+        )
+        raise NoFreeGpuError(
+            f"the run needs {wanted} GPU(s); {len(free)} of {len(gpus)} free (held by {busy})"
+        )
     return free[:wanted], dead
 
 
 def device_request(uuids: Iterable[str]) -> dict:
     """A Docker `device_requests` entry pinning exactly these devices (docker-py `DeviceRequest` keywords)."""
     return {"driver": "nvidia", "device_ids": list(uuids), "capabilities": [["gpu"]]}
+
+
+def k8s_gpu_config(gpus: int) -> dict:
+    """The `dagster-k8s/config` run tag of an inference run on k GPUs (docker/k8s/inference-run-tag.yaml
+    for k = 1): the NVIDIA device plugin's `nvidia.com/gpu` resource, and the GPU nodes' taint tolerated."""
+    count = str(gpus)
+    return {
+        "container_config": {
+            "resources": {
+                "requests": {"cpu": str(4 * gpus), "memory": f"{32 * gpus}Gi", "nvidia.com/gpu": count},
+                "limits": {"memory": f"{64 * gpus}Gi", "nvidia.com/gpu": count},
+            }
+        },
+        "pod_spec_config": {
+            "node_selector": {"nvidia.com/gpu.present": "true"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        },
+    }
 
 
 def gpus_needed(entry) -> int:

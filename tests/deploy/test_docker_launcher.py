@@ -57,7 +57,9 @@ def launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         launcher = GpuDockerRunLauncher(
             image="vlmbench:test",
             network="host",
-            container_kwargs={"device_requests": [{"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}]},
+            container_kwargs={
+                "device_requests": [{"driver": "nvidia", "count": -1, "capabilities": [["gpu"]]}]
+            },
         )
         launcher.register_instance(instance)
         launcher.gpus = list(FOUR[:2])  # a simulated two-GPU host
@@ -68,7 +70,9 @@ def launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def _launch(launcher, instance, job_name: str, tags: dict[str, str]):
     origin = JobPythonOrigin(
         job_name,
-        RepositoryPythonOrigin(sys.executable, ModuleCodePointer("vlm_pipelines.definitions", "defs", str(REPO_ROOT))),
+        RepositoryPythonOrigin(
+            sys.executable, ModuleCodePointer("vlm_pipelines.definitions", "defs", str(REPO_ROOT))
+        ),
     )
     # STARTED from the outset: the container's own process would report that once it runs.
     run = create_run_for_test(

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import httpx
 
-from tests.pipeline.conftest import project_env  # noqa: F401 - the isolated data folder and instance
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

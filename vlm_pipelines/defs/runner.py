@@ -32,13 +32,18 @@ PID_TAG = "vlmbench/pid"
 INTERRUPTED_ERRORS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
 
 
+EMBEDDED_INSTANCE_MARK = "# The embedded default Dagster instance."
+
+
 def prepare_dagster_home() -> Path:
-    """Points DAGSTER_HOME at the project's instance folder and installs the repo's dagster.yaml there."""
+    """Points DAGSTER_HOME at the project's instance folder and installs the repo's dagster.yaml there,
+    unless the folder has a dagster.yaml of its own (a Postgres instance, say), which is left as it is."""
     home = settings.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     source = settings.REPO_ROOT / "dagster.yaml"
     target = home / "dagster.yaml"
-    if source.exists() and (not target.exists() or target.read_bytes() != source.read_bytes()):
+    ours = not target.exists() or target.read_text(encoding="utf-8").startswith(EMBEDDED_INSTANCE_MARK)
+    if source.exists() and ours and (not target.exists() or target.read_bytes() != source.read_bytes()):
         shutil.copyfile(source, target)
     os.environ["DAGSTER_HOME"] = str(home)
     return home

@@ -45,7 +45,10 @@ class GpuDockerRunLauncher(DockerRunLauncher):
         if devices:
             kwargs["device_requests"] = [device_request(devices.split(","))]
         return DockerContainerContext(
-            registry=context.registry, env_vars=context.env_vars, networks=context.networks, container_kwargs=kwargs
+            registry=context.registry,
+            env_vars=context.env_vars,
+            networks=context.networks,
+            container_kwargs=kwargs,
         )
 
     def _holder_alive(self, run_id: str) -> bool:
@@ -63,16 +66,22 @@ class GpuDockerRunLauncher(DockerRunLauncher):
         if wanted and not run.tags.get(DEVICES_TAG):
             with _ASSIGNING:
                 others = self._instance.get_runs(filters=RunsFilter(statuses=list(NOT_FINISHED_STATUSES)))
-                holders = held_devices({other.run_id: other.tags for other in others if other.run_id != run.run_id})
+                holders = held_devices(
+                    {other.run_id: other.tags for other in others if other.run_id != run.run_id}
+                )
                 devices, dead = assign_devices(self.gpus, holders, wanted, alive=self._holder_alive)
                 for run_id in dead:
                     dead_run = self._instance.get_run_by_id(run_id)
                     if dead_run is not None and not dead_run.is_finished:
-                        self._instance.report_run_failed(dead_run, "its container is gone; its GPUs were freed")
+                        self._instance.report_run_failed(
+                            dead_run, "its container is gone; its GPUs were freed"
+                        )
                 uuids = ",".join(gpu.uuid for gpu in devices)
                 self._instance.add_run_tags(run.run_id, {DEVICES_TAG: uuids})
                 self._instance.report_engine_event(
-                    f"GPUs assigned: {', '.join(f'{gpu.index} ({gpu.uuid})' for gpu in devices)}", run, cls=self.__class__
+                    f"GPUs assigned: {', '.join(f'{gpu.index} ({gpu.uuid})' for gpu in devices)}",
+                    run,
+                    cls=self.__class__,
                 )
             run = self._instance.get_run_by_id(run.run_id)
             context = LaunchRunContext(dagster_run=run, workspace=context.workspace)

@@ -25,15 +25,20 @@ def models_by_package(models: Mapping[str, EvaluatedModel]) -> dict[str, list[st
 
 
 def partition_run_tags(entry: EvaluatedModel) -> dict[str, str]:
-    """Tags every run of a model's partition carries: the GPUs its inference takes in a deployment."""
+    """Tags every run of a model's partition carries: the GPUs its inference takes in a deployment
+    (the Docker launcher pins that many devices; Kubernetes gets `nvidia.com/gpu` requests)."""
     from model_interface import UnknownModelError
 
-    from vlm_pipelines.gpus import GPUS_TAG, gpus_needed
+    from vlm_pipelines.gpus import GPUS_TAG, gpus_needed, k8s_gpu_config
 
     try:
-        return {GPUS_TAG: str(gpus_needed(entry))}
+        gpus = gpus_needed(entry)
     except UnknownModelError:  # the model's package is not installed here: its run fails with the reason
-        return {GPUS_TAG: "0"}
+        gpus = 0
+    tags = {GPUS_TAG: str(gpus)}
+    if gpus:  # read by dagster-k8s's K8sRunLauncher (docker/k8s); ignored by the Docker launcher
+        tags["dagster-k8s/config"] = json.dumps(k8s_gpu_config(gpus))
+    return tags
 
 
 def build_scoring_sensor() -> dg.RunStatusSensorDefinition:

@@ -12,5 +12,6 @@ __all__ = ["evaluate_job", "evaluation_definitions", "inference_job", "scoring_j
 
 def evaluation_definitions(models: Mapping, tasks: Mapping) -> dg.Definitions:
     return dg.Definitions(
-        assets=build_evaluation_assets(models, tasks), jobs=[datasets_job, evaluate_job, inference_job, scoring_job]
+        assets=build_evaluation_assets(models, tasks),
+        jobs=[datasets_job, evaluate_job, inference_job, scoring_job],
     )
