@@ -34,6 +34,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from vlm_pipelines.evaluation import DatasetError, ModelNotRunnableError
     from vlm_pipelines.registry_files import RegistryError
+    from vlm_pipelines.release import ReleaseError
+    from vlm_pipelines.release_env import TagEnvironmentError
 
     return (
         RegistryError,
@@ -42,6 +44,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ModelUnavailableError,
         ModelNotRunnableError,
         DatasetError,
+        ReleaseError,
+        TagEnvironmentError,
         FileNotFoundError,
     )
 
@@ -510,6 +514,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    """Bumps a model package's version, writes its changelog entry, commits and tags the release."""
+    from vlm_pipelines.release import release
+
+    repo = Path(args.repo).resolve() if args.repo else settings.release_repo()
+    done = release(repo, args.package, args.part)
+    print(f"{done.package}: {done.previous} -> {done.version}; tagged {done.tag} at {done.commit[:12]}")
+    print(f"changelog: model_packages/{done.package}/CHANGELOG.md ({len(done.changes)} commit(s))")
+    print(
+        f"next: git push origin HEAD {done.tag}; the release sensor then evaluates {done.tag} in its own "
+        "environment. Prod image: git worktree add /tmp/release "
+        f"{done.tag} && docker build -f docker/Dockerfile --target prod -t vlmbench:{done.package}-{done.version} /tmp/release"
+    )
+    return 0
+
+
 # --- the parser ----------------------------------------------------------------------------------
 
 
@@ -612,6 +632,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="evict idle models (least recently used first) before loading one while free memory is "
         "under this (GPU memory with CUDA, else RAM; default 2)",
     )  # fmt: skip
+
+    release = commands.add_parser(
+        "release",
+        help="bump a model package's version, write its changelog, commit and tag <package>/v<version>",
+    )
+    release.add_argument("package", help="a folder of model_packages/, e.g. model-ocr")
+    release.add_argument("part", choices=["major", "minor", "patch", "dev"], help="which part of the version")
+    release.add_argument(
+        "--repo", help="the git repository (default: VLMBENCH_RELEASE_REPO or this checkout)"
+    )
     return parser
 
 
@@ -624,6 +654,7 @@ COMMANDS = {
     "dev": cmd_dev,
     "chat": cmd_chat,
     "serve": cmd_serve,
+    "release": cmd_release,
 }
 
 

@@ -93,7 +93,9 @@ def _docker_compose() -> Probe:
     if shutil.which("docker") is None:
         return Probe(False, "no docker command on PATH")
     version = _first_line(["docker", "compose", "version"])
-    if not version.startswith("Docker Compose version v2") and not version.startswith("Docker Compose version 2"):
+    if not version.startswith("Docker Compose version v2") and not version.startswith(
+        "Docker Compose version 2"
+    ):
         return Probe(False, f"no Compose v2 plugin for the docker command ({version or 'not found'})")
     return Probe(True, version)
 

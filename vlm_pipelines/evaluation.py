@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from model_interface import GenerationConfig, Resolution, get_spec, shared_model
+from model_interface import GenerationConfig, Resolution, VisionLanguageModel, get_spec, shared_model
 
 from vlm_pipelines import settings
 from vlm_pipelines.identity import identity_settings
@@ -205,14 +205,29 @@ def model_resolution(entry: EvaluatedModel) -> Resolution:
     return get_spec(entry.model).resolution(entry.params)
 
 
+@dataclass(frozen=True)
+class ReportedIdentity:
+    """What a model running elsewhere (a release tag's environment) says it is: its package's version,
+    the versions of the packages it uses, and what its settings resolved to there."""
+
+    package_version: str
+    package_versions: dict[str, str]
+    resolution: Resolution
+
+
 def prediction_key(
-    entry: EvaluatedModel, prompt_hash: str, config: GenerationConfig, resolution: Resolution
+    entry: EvaluatedModel,
+    prompt_hash: str,
+    config: GenerationConfig,
+    resolution: Resolution,
+    reported: ReportedIdentity | None = None,
 ) -> PredictionKey:
     spec = get_spec(entry.model)
+    versions = reported.package_versions if reported else None
     return PredictionKey(
         model_id=spec.model_id,
-        package_version=spec.version,
-        params_hash=params_hash(entry.params, identity_settings(spec, resolution.settings)),
+        package_version=reported.package_version if reported else spec.version,
+        params_hash=params_hash(entry.params, identity_settings(spec, resolution.settings, versions)),
         prompt_hash=prompt_hash,
         config_hash=config.config_hash,
     )
@@ -303,20 +318,27 @@ def predict(
     *,
     batch_size: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    model: VisionLanguageModel | None = None,
+    identity: Callable[[], ReportedIdentity] | None = None,
 ) -> Predicted:
-    """Answers every sample of the task with the model, resuming from the batches already stored."""
+    """Answers every sample of the task with the model, resuming from the batches already stored.
+
+    `model` (default: this process's shared instance of the entry's model) answers; when it runs
+    elsewhere, `identity()` (called once it has loaded) says what keys its answers."""
     started = time.perf_counter()
-    ensure_runnable(entry)
+    if model is None:
+        ensure_runnable(entry)
     samples = load_dataset(task, paths)
     prompted, prompt_hash = _prompted_samples(task, samples)
-    resolution = model_resolution(entry)
     config = entry.generation_for(task.generation)
-    key = prediction_key(entry, prompt_hash, config, resolution)
     store = PredictionStore(paths.predictions(entry.name, task.name))
-    model = shared_model(entry.model, entry.params)
+    model = model or shared_model(entry.model, entry.params)
     load_started = time.perf_counter()
     model.load()  # may already be loading in the background (the runner starts it)
     load_wait_s = time.perf_counter() - load_started
+    reported = identity() if identity else None
+    resolution = reported.resolution if reported else model_resolution(entry)
+    key = prediction_key(entry, prompt_hash, config, resolution, reported)
     run = run_predictions(
         model,
         prompted,

@@ -12,12 +12,14 @@ from typing import Any
 from vlm_pipelines.settings import REPO_ROOT
 
 
-def identity_settings(spec: Any, resolved: Mapping[str, str]) -> dict[str, str]:
+def identity_settings(
+    spec: Any, resolved: Mapping[str, str], versions: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The settings that key a model's answers besides its own package version: what `auto` resolved to,
-    and the version of each package it uses (`ModelSpec.uses_packages`)."""
-    uses = {
-        f"uses {package}": version for package, version in spec.versions.items() if package != spec.package
-    }
+    and the version of each package it uses (`ModelSpec.uses_packages`; `versions` when they come from
+    elsewhere than this environment, e.g. a release tag's)."""
+    versions = spec.versions if versions is None else versions
+    uses = {f"uses {package}": version for package, version in versions.items() if package != spec.package}
     return {**dict(resolved), **uses}
 
 

@@ -24,7 +24,13 @@ def _validated_instance(config: dict, tmp_path: Path, monkeypatch: pytest.Monkey
     import dagster as dg
     from dagster._core.instance.config import dagster_instance_config
 
-    for name in ("DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB", "VLMBENCH_IMAGE"):
+    for name in (
+        "DAGSTER_PG_USER",
+        "DAGSTER_PG_PASSWORD",
+        "DAGSTER_PG_HOST",
+        "DAGSTER_PG_DB",
+        "VLMBENCH_IMAGE",
+    ):
         monkeypatch.setenv(name, "vlmbench")
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     loaded, _ = dagster_instance_config(str(tmp_path))
@@ -36,7 +42,9 @@ def _validated_instance(config: dict, tmp_path: Path, monkeypatch: pytest.Monkey
     return loaded
 
 
-def test_the_docker_instance_validates_and_its_inference_limit_is_the_gpu_count(tmp_path, monkeypatch) -> None:
+def test_the_docker_instance_validates_and_its_inference_limit_is_the_gpu_count(
+    tmp_path, monkeypatch
+) -> None:
     config = yaml.safe_load((DOCKER / "dagster.yaml").read_text(encoding="utf-8"))
     loaded = _validated_instance(with_gpu_limit(config, 4), tmp_path, monkeypatch)
     limits = loaded["concurrency"]["runs"]["tag_concurrency_limits"]

@@ -24,7 +24,9 @@ def with_gpu_limit(config: dict[str, Any], gpu_count: int) -> dict[str, Any]:
     """`config` with the `vlmbench/inference` tag limit set to `gpu_count` (at least 1: a CPU-only host
     still runs one inference at a time)."""
     config = copy.deepcopy(config)
-    limits = config.setdefault("concurrency", {}).setdefault("runs", {}).setdefault("tag_concurrency_limits", [])
+    limits = (
+        config.setdefault("concurrency", {}).setdefault("runs", {}).setdefault("tag_concurrency_limits", [])
+    )
     limit = max(gpu_count, 1)
     for entry in limits:
         if entry.get("key") == INFERENCE_TAG:

@@ -93,6 +93,7 @@ def build_release_tag_sensor(
                             tags={
                                 **partition_run_tags(models[model_name]),
                                 "vlmbench/release_tag": tag.name,
+                                "vlmbench/release_commit": tag.commit,
                                 "vlmbench/package": tag.package,
                                 "vlmbench/package_version": tag.version,
                             },

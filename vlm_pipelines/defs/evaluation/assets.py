@@ -127,22 +127,27 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
     def predictions(context: dg.AssetExecutionContext, evaluation: EvaluationSettings):
         import polars as pl
 
+        from vlm_pipelines.defs.evaluation.tag_environment import predict_in_tag_environment, release_of_run
         from vlm_pipelines.evaluation import DatasetError, ModelNotRunnableError, load_dataset, predict
         from vlm_pipelines.inference import speed_summary
         from vlm_pipelines.schemas import PredictionSchema, schema_problems
 
         entry, task = entry_and_task(context)
         paths = evaluation.paths()
+        options = {
+            "batch_size": evaluation.batch_size,
+            "on_progress": lambda progress: context.log.info(
+                f"{entry.name} on {task.name}: {progress.describe()}"
+            ),
+        }
+        release, release_metadata = release_of_run(context), {}
         try:
-            predicted = predict(
-                entry,
-                task,
-                paths,
-                batch_size=evaluation.batch_size,
-                on_progress=lambda progress: context.log.info(
-                    f"{entry.name} on {task.name}: {progress.describe()}"
-                ),
-            )
+            if release is None:
+                predicted = predict(entry, task, paths, **options)
+            else:  # a release-tag run: exactly that release's code, in its own environment
+                predicted, release_metadata = predict_in_tag_environment(
+                    context, entry, task, paths, release, **options
+                )
         except (DatasetError, ModelNotRunnableError) as error:
             raise dg.Failure(description=str(error)) from None
         run, key = predicted.run, predicted.key
@@ -166,6 +171,7 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
                 "resolved": predicted.resolution.summary() or "nothing to resolve",
                 "limitations": " | ".join(predicted.resolution.limitations) or "none",
                 "generation": dg.MetadataValue.json(predicted.config.model_dump(mode="json")),
+                **release_metadata,
                 "path": dg.MetadataValue.path(str(paths.predictions(entry.name, task.name))),
                 "failures_preview": dg.MetadataValue.md(
                     "\n".join(

@@ -1,0 +1,130 @@
+"""An isolated environment per release tag (the EnvManager of the original design).
+
+`tag_environment(tag)` gives a uv virtual environment holding exactly the code of `<package>/v<version>`:
+- a `git worktree` of the tag's commit (detached), so the working checkout is never touched;
+- the third-party dependencies exported from *that commit's* uv.lock (`uv export --package`), so the
+  versions are the ones the release was locked with;
+- the tagged package, the packages its models use and model-interface, built from the worktree
+  (non-editable), plus dagster-pipes for the worker that runs the inference inside it.
+Both are cached per tag and commit under `<data dir>/cache/tag-envs/`: a second run reuses them (a
+moved tag is a new commit, hence a new environment). Builds of one tag are serialised by a file lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from vlm_pipelines.release_tags import ReleaseTag
+
+READY = ".vlmbench-ready.json"
+
+
+class TagEnvironmentError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TagEnvironment:
+    tag: ReleaseTag
+    worktree: Path
+    venv: Path
+    build_s: float | None  # None: reused from the cache
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def reused(self) -> bool:
+        return self.build_s is None
+
+    def versions(self) -> dict[str, str]:
+        """The resolved versions recorded when the environment was built."""
+        return json.loads((self.venv / READY).read_text(encoding="utf-8"))["versions"]
+
+
+def _run(command: Sequence[str], cwd: Path | None = None) -> str:
+    done = subprocess.run(list(command), cwd=cwd, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise TagEnvironmentError(
+            f"{' '.join(command[:4])} ... failed: {(done.stderr or done.stdout).strip()[-1500:]}"
+        )
+    return done.stdout
+
+
+def _uv() -> str:
+    uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
+    if uv is None:
+        raise TagEnvironmentError(
+            "uv is needed to build a release tag's environment; install it: pip install uv"
+        )
+    return uv
+
+
+def _key(tag: ReleaseTag) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{tag.package}-{tag.version}-{tag.commit[:12]}")
+
+
+def tag_environment(
+    tag: ReleaseTag, repo: Path, cache_root: Path, packages: Sequence[str] = ()
+) -> TagEnvironment:
+    """The (cached) environment of `tag`. `packages` are further workspace packages its models use."""
+    key = _key(tag)
+    worktree, venv = cache_root / "worktrees" / key, cache_root / "envs" / key
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with open(cache_root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (venv / READY).exists():
+            return TagEnvironment(tag, worktree, venv, build_s=None)
+        started = time.perf_counter()
+        _build(tag, repo, worktree, venv, [tag.package, *packages])
+        return TagEnvironment(tag, worktree, venv, build_s=time.perf_counter() - started)
+
+
+def _build(tag: ReleaseTag, repo: Path, worktree: Path, venv: Path, packages: list[str]) -> None:
+    uv = _uv()
+    if not (worktree / ".git").exists():
+        _run(["git", "-C", str(repo), "worktree", "prune"])
+        _run(["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(worktree), tag.commit])
+    members = worktree / "model_packages"
+    wanted = ["model-interface", *dict.fromkeys(packages)]
+    missing = [name for name in wanted if not (members / name / "pyproject.toml").exists()]
+    if missing:
+        raise TagEnvironmentError(f"{tag.name} ({tag.commit[:12]}) has no model_packages/{missing[0]}")
+    requirements = worktree / ".vlmbench-requirements.txt"
+    export = [uv, "export", "--frozen", "--no-hashes", "--no-dev", "--no-emit-workspace", "--no-header",
+              "-o", str(requirements)]  # fmt: skip
+    for name in wanted[1:]:
+        export += ["--package", name]
+    _run(export, cwd=worktree)
+    shutil.rmtree(venv, ignore_errors=True)
+    _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
+    python = str(venv / "bin" / "python")
+    _run([uv, "pip", "install", "--quiet", "--python", python, "-r", str(requirements),
+          f"dagster-pipes=={metadata.version('dagster-pipes')}"])  # fmt: skip
+    _run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            "--no-deps",
+            *(str(members / name) for name in wanted),
+        ]
+    )
+    versions = json.loads(_run([python, str(Path(__file__).with_name("provenance.py"))]))
+    (venv / READY).write_text(
+        json.dumps({"tag": tag.name, "commit": tag.commit, "versions": versions}, indent=2), encoding="utf-8"
+    )
