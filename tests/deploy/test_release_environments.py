@@ -21,7 +21,10 @@ from vlm_pipelines.model_registry import EvaluatedModel
 from vlm_pipelines.tasks import load_task_registry
 
 pytestmark = pytest.mark.slow
-CHANGED_LINE = ("item.request, text, prompt_tokens=prompt_words,", "item.request, text.upper(), prompt_tokens=prompt_words,")
+CHANGED_LINE = (
+    "item.request, text, prompt_tokens=prompt_words,",
+    'item.request, f"{text} (v2)", prompt_tokens=prompt_words,',
+)
 
 
 def git(repo: Path, *args: str) -> str:
@@ -41,21 +44,27 @@ def clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_each_release_tag_is_evaluated_in_its_own_environment(
     clone: Path, project_env: dict[str, str], capsys: pytest.CaptureFixture
 ) -> None:
-    version = git(clone, "show", "HEAD:model_packages/model-ocr/pyproject.toml").split('version = "')[1].split('"')[0]
+    version = (
+        git(clone, "show", "HEAD:model_packages/model-ocr/pyproject.toml")
+        .split('version = "')[1]
+        .split('"')[0]
+    )
     git(clone, "tag", "-a", f"model-ocr/v{version}", "-m", "first release")
     adapter = clone / "model_packages" / "model-ocr" / "src" / "model_ocr" / "adapter.py"
     source = adapter.read_text(encoding="utf-8")
     assert CHANGED_LINE[0] in source
     adapter.write_text(source.replace(*CHANGED_LINE), encoding="utf-8")
-    git(clone, "commit", "-q", "-am", "model-ocr: answers in upper case")
+    git(clone, "commit", "-q", "-am", "model-ocr: answers marked (v2)")
     code, out, err = run_vlmbench(["release", "model-ocr", "minor", "--repo", str(clone)], capsys)
     assert code == 0, err
     major, minor, _ = (int(part) for part in version.split(".")[:3])
     new_version = f"{major}.{minor + 1}.0"
     assert f"tagged model-ocr/v{new_version}" in out
     changelog = (clone / "model_packages" / "model-ocr" / "CHANGELOG.md").read_text(encoding="utf-8")
-    assert f"## {new_version} (" in changelog and "- model-ocr: answers in upper case (" in changelog
-    assert git(clone, "status", "--porcelain", "--untracked-files=no") == ""  # bump, changelog, lock committed
+    assert f"## {new_version} (" in changelog and "- model-ocr: answers marked (v2) (" in changelog
+    assert (
+        git(clone, "status", "--porcelain", "--untracked-files=no") == ""
+    )  # bump, changelog, lock committed
 
     entry = EvaluatedModel(name="ocr-rules", model="ocr-rules", params={"engine": "rapidocr"}, batch_size=2)
     task = load_task_registry()["demo_mini_vqa"]
@@ -63,8 +72,15 @@ def test_each_release_tag_is_evaluated_in_its_own_environment(
     with dg.DagsterInstance.get() as instance:
         sensor = defs.resolve_sensor_def("model_release_sensor")
         requests = sensor(dg.build_sensor_context(instance=instance)).run_requests
-        assert sorted(request.tags["vlmbench/package_version"] for request in requests) == [version, new_version]
-        assert defs.resolve_job_def("datasets").execute_in_process(partition_key=task.name, instance=instance).success
+        assert sorted(request.tags["vlmbench/package_version"] for request in requests) == [
+            version,
+            new_version,
+        ]
+        assert (
+            defs.resolve_job_def("datasets")
+            .execute_in_process(partition_key=task.name, instance=instance)
+            .success
+        )
         runs, timings = {}, {}
         for request in sorted(requests, key=lambda r: r.tags["vlmbench/package_version"]):
             started = time.perf_counter()
@@ -87,24 +103,34 @@ def test_each_release_tag_is_evaluated_in_its_own_environment(
 
     first, second = predictions_metadata(runs[version]), predictions_metadata(runs[new_version])
     assert (first["package_version"], second["package_version"]) == (version, new_version)
-    assert first["resolved_versions"]["model-ocr"] == version and second["resolved_versions"]["model-ocr"] == new_version
+    assert (
+        first["resolved_versions"]["model-ocr"] == version
+        and second["resolved_versions"]["model-ocr"] == new_version
+    )
     assert first["resolved_versions"]["onnxruntime"] != "not installed"
     assert first["tag_environment"] != second["tag_environment"]
     assert first["tag_environment_build_s"] > 0 and not first["tag_environment_reused"]
     assert predictions_metadata(again)["tag_environment_reused"]  # the cached environment
 
-    # Each release's own code answered: v-next upper-cases what the first release read.
+    # Each release's own code answered: the new release marks what the first one read.
     data_dir = Path(project_env["VLMBENCH_DATA_DIR"])
-    table = pl.concat([pl.read_parquet(path) for path in (data_dir / "predictions" / "ocr-rules" / task.name).glob("*.parquet")])
+    table = pl.concat(
+        [
+            pl.read_parquet(path)
+            for path in (data_dir / "predictions" / "ocr-rules" / task.name).glob("*.parquet")
+        ]
+    )
     by_version = {
         v: dict(zip(rows["sample_id"], rows["text"], strict=True))
         for v, rows in ((v, table.filter(pl.col("package_version") == v)) for v in (version, new_version))
     }
     assert len(by_version[version]) == 4 and by_version[version].keys() == by_version[new_version].keys()
-    assert any(text != text.upper() for text in by_version[version].values())
-    assert all(by_version[new_version][key] == text.upper() for key, text in by_version[version].items())
+    assert not any(text.endswith(" (v2)") for text in by_version[version].values())
+    assert all(by_version[new_version][key] == f"{text} (v2)" for key, text in by_version[version].items())
 
-    board = json.loads((data_dir / "reports" / "leaderboard" / "leaderboard.json").read_text(encoding="utf-8"))
+    board = json.loads(
+        (data_dir / "reports" / "leaderboard" / "leaderboard.json").read_text(encoding="utf-8")
+    )
     versions = {row["version"] for row in board["history"] if row["model"] == "ocr-rules"}
     assert {version, new_version} <= versions
     print(f"tag environments: first build + run {timings[version]:.1f} s, second tag {timings[new_version]:.1f} s; "
