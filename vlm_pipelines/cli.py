@@ -32,6 +32,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the user's to fix: printed as one line, exit code 1."""
     from model_interface import ModelParamsError, ModelUnavailableError, UnknownModelError
 
+    from vlm_pipelines.deploy.submit import DeploymentError
     from vlm_pipelines.evaluation import DatasetError, ModelNotRunnableError
     from vlm_pipelines.registry_files import RegistryError
     from vlm_pipelines.release import ReleaseError
@@ -46,6 +47,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         DatasetError,
         ReleaseError,
         TagEnvironmentError,
+        DeploymentError,
         FileNotFoundError,
     )
 
@@ -271,9 +273,25 @@ def print_leaderboard() -> None:
 
 
 def runner_for(args: argparse.Namespace):
+    if getattr(args, "deployment", None):
+        from vlm_pipelines.deploy.submit import DeploymentRunner
+
+        return DeploymentRunner(args.deployment.rstrip("/"))
     from vlm_pipelines.defs.runner import InProcessRunner
 
     return InProcessRunner(quiet=args.quiet, debug=args.debug)
+
+
+def refuse_local_overrides(args: argparse.Namespace) -> None:
+    """A deployment evaluates its own registry entries: local overrides would silently not apply."""
+    given = [option for option, value in (("--dataset", getattr(args, "dataset", None)),
+             ("--model-param", getattr(args, "model_param", None)), ("--gen", getattr(args, "gen", None)),
+             ("--set", args.set)) if value]  # fmt: skip
+    if given:
+        raise UsageError(
+            f"{given[0]} cannot be sent to a deployment, which evaluates its own registry entries; "
+            "add a registry entry (registry/models, registry/tasks) to the deployment instead"
+        )
 
 
 def run_plan(runner, models: dict, tasks: dict, args: argparse.Namespace):
@@ -329,9 +347,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not models or not tasks:
         raise UsageError("no demo models or tasks: mark registry entries with `demo: true`")
     tasks = {name: set_task_fields(task, args.set) for name, task in tasks.items()}
+    runner = runner_for(args)
+    if args.deployment:
+        refuse_local_overrides(args)
+        print(
+            f"vlmbench demo: {len(models)} models x {len(tasks)} tasks, submitted to {args.deployment}",
+            flush=True,
+        )
+        report = run_plan(runner, models, tasks, args)
+        print(f"Leaderboard: {args.deployment.rstrip('/')}/assets/leaderboard")
+        return 1 if report.failures else 0
     for entry in models.values():
         ensure_runnable(entry)
-    runner = runner_for(args)
     runner.start_loading(models)
     print(
         f"vlmbench demo: {len(models)} models x {len(tasks)} tasks, at most {args.max_samples} samples per task\n"
@@ -381,6 +408,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if bool(args.task) == bool(args.dataset):
         raise UsageError("give exactly one of --task NAME or --dataset PATH")
+    if args.deployment:
+        return submit_run(args)
     entry = resolve_model_entry(args)
     runner = runner_for(args)
     runner.start_loading({entry.name: entry})  # imports and weights load while the rest is set up
@@ -406,6 +435,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     print_result(latest_result(entry, task, default_paths()), task)
     return 0
+
+
+def submit_run(args: argparse.Namespace) -> int:
+    """`vlmbench run --deployment URL`: the deployment's registry entries, evaluated there."""
+    from vlm_pipelines.model_registry import load_model_registry
+
+    refuse_local_overrides(args)
+    registry = load_model_registry()
+    if args.model not in registry:
+        raise UsageError(f"--deployment needs a model registry name; registry names: {', '.join(registry)}")
+    print(f"vlmbench run: {args.model} on {args.task}, submitted to {args.deployment}", flush=True)
+    report = run_plan(runner_for(args), {args.model: registry[args.model]}, {args.task: args.task}, args)
+    print(f"Report: {args.deployment.rstrip('/')}/assets/task_report")
+    return 1 if report.failures else 0
 
 
 def print_result(result, task) -> None:
@@ -535,6 +578,12 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="hide the runs' progress lines")
+    parser.add_argument(
+        "--deployment",
+        metavar="URL",
+        help="submit the runs to a running deployment (its Dagster webserver, e.g. http://dagster:3000) "
+        "and follow them, instead of running them here",
+    )
     parser.add_argument(
         "--set",
         action="append",

@@ -93,3 +93,20 @@ def test_docker_compose_config_validates() -> None:
     assert all(service["network_mode"] == "host" for service in services.values())  # never the default bridge
     (gpus,) = services["daemon"]["deploy"]["resources"]["reservations"]["devices"]
     assert gpus["capabilities"] == ["gpu"] and gpus["count"] == -1
+
+
+def test_the_apptainer_definition_builds_from_the_prod_image_and_runs_vlmbench() -> None:
+    # Apptainer is not installed here: the definition's structure is checked as apptainer parses it
+    # (a header of `Key: value` lines, then `%section` blocks).
+    text = (DOCKER / "apptainer.def").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    header = {}
+    for line in lines:
+        if line.startswith("%"):
+            break
+        key, _, value = line.partition(":")
+        header[key.strip()] = value.strip()
+    sections = [line.split()[0] for line in lines if line.startswith("%")]
+    assert header == {"Bootstrap": "docker-archive", "From": "vlmbench.tar"}
+    assert sections == ["%environment", "%post", "%runscript", "%test", "%labels"]
+    assert 'exec vlmbench "$@"' in text and "HF_HUB_OFFLINE=1" in text

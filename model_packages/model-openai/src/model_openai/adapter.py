@@ -24,8 +24,6 @@ from model_openai.messages import chat_messages, completion_body
 from model_openai.params import OpenAIClientParams
 from model_openai.transport import Completion, Endpoint, EndpointError
 
-PACKAGE = "model-openai"
-
 
 class OpenAIClientModel(VisionLanguageModel):
     params: OpenAIClientParams

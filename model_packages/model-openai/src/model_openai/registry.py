@@ -1,15 +1,20 @@
-"""The `openai-compatible` model id (entry point `vlmbench.models`). Cheap: `check` and `resolve` make one
-short HTTP request each to the endpoint; nothing else is loaded."""
+"""The `openai-compatible` model id (entry point `vlmbench.models`). Cheap: registering imports no HTTP
+library (loading the Dagster definitions discovers every model); `check` and `resolve` make one short
+HTTP request each to the endpoint."""
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
+
 from model_interface import Availability, ModelSpec, Resolution, package_version
 from pydantic import BaseModel
 
-from model_openai.adapter import PACKAGE, OpenAIClientModel
 from model_openai.params import OpenAIClientParams
-from model_openai.transport import Endpoint
+
+if TYPE_CHECKING:
+    from model_openai.adapter import OpenAIClientModel
+
+PACKAGE = "model-openai"
 
 MODEL_ID = "openai-compatible"
 UNREPORTED = "unreported"
@@ -32,18 +37,24 @@ def model_specs() -> list[ModelSpec]:
 
 
 def create_client_model(model_id: str, params: BaseModel) -> OpenAIClientModel:
+    from model_openai.adapter import OpenAIClientModel
+
     assert isinstance(params, OpenAIClientParams)
     return OpenAIClientModel(model_id, package_version(PACKAGE), params)
 
 
 def served_models(params: OpenAIClientParams) -> dict[str, dict]:
     """The endpoint's `/v1/models` entries by id; raises httpx errors when it cannot be reached."""
+    from model_openai.transport import Endpoint
+
     response = Endpoint(params).get(f"{params.base_url}/models")
     response.raise_for_status()
     return {entry["id"]: entry for entry in response.json().get("data", [])}
 
 
 def check_endpoint(params: BaseModel) -> Availability:
+    import httpx
+
     assert isinstance(params, OpenAIClientParams)
     try:
         models = served_models(params)
@@ -63,6 +74,10 @@ def check_endpoint(params: BaseModel) -> Availability:
 
 def endpoint_version(params: OpenAIClientParams) -> str:
     """`/version` (vLLM, vlmbench serve); else the `Server` header of `/v1/models`; else 'unreported'."""
+    import httpx
+
+    from model_openai.transport import Endpoint
+
     endpoint = Endpoint(params)
     try:
         response = endpoint.get(f"{params.server_root}/version")
@@ -79,6 +94,8 @@ def endpoint_version(params: OpenAIClientParams) -> str:
 def resolve_endpoint(params: BaseModel) -> Resolution:
     """The endpoint, served model and reported version key the results; a vlmbench service also reports the
     served wrapper's package version and its own resolved settings (the `vlmbench` field of `/v1/models`)."""
+    import httpx
+
     assert isinstance(params, OpenAIClientParams)
     settings = {
         "endpoint": params.base_url,
