@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 
 import pytest
@@ -83,9 +82,8 @@ def test_held_devices_come_from_the_runs_tags() -> None:
     assert held_devices(tags) == {"r1": ["GPU-aaaa", "GPU-bbbb"]}
 
 
+@pytest.mark.requires("vllm")
 def test_a_vllm_model_takes_its_tensor_parallel_size() -> None:
-    if importlib.util.find_spec("model_vllm") is None:
-        pytest.skip("the vllm extra is missing (model-vllm is not installed); install: uv sync --extra vllm")
     assert gpus_needed(ad_hoc_model("qwen2.5-vl-7b-vllm", {"tensor_parallel_size": 2})) == 2
 
 
