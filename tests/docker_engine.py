@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
-import signal
 import subprocess
 import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.processes import stop_process_group
 
 
 @contextlib.contextmanager
@@ -45,13 +45,7 @@ def running_dockerd() -> Iterator[str]:
             time.sleep(0.2)
         yield host
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process_group(process)
         log.close()
         subprocess.run(["umount", "-R", str(root / "exec")], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)

@@ -39,6 +39,31 @@ def split_inference() -> bool:
     return os.environ.get("VLMBENCH_SPLIT_INFERENCE", "").lower() in ("1", "true", "yes")
 
 
+def tag_runner() -> str:
+    """Where a release-tag run's inference runs: `subprocess` (default: the tag's cached uv environment)
+    or `docker` (the tag's image), from `VLMBENCH_TAG_RUNNER`."""
+    runner = os.environ.get("VLMBENCH_TAG_RUNNER", "subprocess").strip().lower() or "subprocess"
+    if runner not in ("subprocess", "docker"):
+        raise ValueError(f"VLMBENCH_TAG_RUNNER={runner!r}: use subprocess or docker")
+    return runner
+
+
+def tag_image() -> str:
+    """The image of a release tag (`{package}` and `{version}` are filled in), `VLMBENCH_TAG_IMAGE`."""
+    return os.environ.get("VLMBENCH_TAG_IMAGE", "vlmbench:{package}-{version}")
+
+
+def tag_python() -> str:
+    """The Python inside a tag's image, `VLMBENCH_TAG_PYTHON` (docker/Dockerfile's venv by default)."""
+    return os.environ.get("VLMBENCH_TAG_PYTHON", "/opt/vlmbench/.venv/bin/python")
+
+
+def tag_volumes() -> list[str]:
+    """Further bind mounts for a tag's container (`src:dst[:ro]`, comma-separated), `VLMBENCH_TAG_VOLUMES`:
+    the Hugging Face cache, say."""
+    return [item.strip() for item in os.environ.get("VLMBENCH_TAG_VOLUMES", "").split(",") if item.strip()]
+
+
 def quiet_model_loading() -> None:
     """Turns off the model libraries' progress bars and info logs (unless set otherwise): they would bury
     the command's own progress lines."""

@@ -109,6 +109,12 @@ def test_each_release_tag_is_evaluated_in_its_own_environment(
     )
     assert first["resolved_versions"]["onnxruntime"] != "not installed"
     assert first["tag_environment"] != second["tag_environment"]
+    with dg.DagsterInstance.get() as instance:  # the exact versions are in the runs' tags too
+        tags = instance.get_run_by_id(runs[new_version].run_id).tags
+    assert (
+        tags["vlmbench/version/model-ocr"] == new_version
+        and tags["vlmbench/version/torch"] == "not installed"
+    )
     assert first["tag_environment_build_s"] > 0 and not first["tag_environment_reused"]
     assert predictions_metadata(again)["tag_environment_reused"]  # the cached environment
 

@@ -5,8 +5,6 @@ runs to the end."""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ import pytest
 import yaml
 
 from tests.pipeline.conftest import REPO_ROOT, run_vlmbench
+from tests.processes import stop_process_group
 from tests.service.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -43,8 +42,7 @@ def webserver(env: dict[str, str]):
             time.sleep(0.5)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        stop_process_group(process)
 
 
 def test_run_submits_to_a_deployment_and_follows_its_runs(project_env: dict[str, str], capsys) -> None:
