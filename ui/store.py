@@ -19,7 +19,7 @@ import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -211,6 +211,15 @@ def template_problems(text: str) -> list[str]:
 # ---- the store ----------------------------------------------------------------------------------
 
 
+Shared = TypeVar("Shared", KnowledgeBaseRecord, PromptTemplate, Assistant)
+
+
+def visible_to(record: KnowledgeBaseRecord | PromptTemplate | Assistant | None, user: User | None) -> bool:
+    """The one access rule for shared records: public, or private and the user's own (the rule
+    `Store._visible_records` queries by)."""
+    return record is not None and (not record.private or (user is not None and record.owner_id == user.id))
+
+
 @dataclass(frozen=True)
 class AssistantStats:
     conversations: int
@@ -281,13 +290,15 @@ class Store:
                 session.add(record)
         return record
 
-    def knowledge_bases(self, username: str) -> list[KnowledgeBaseRecord]:
+    def _visible_records(self, username: str, model: type[Shared]) -> list[Shared]:
+        """The public records of a kind and the user's own private ones, by name."""
         with self.session() as session:
             user = self._user(session, username)
-            query = select(KnowledgeBaseRecord).where(
-                or_(KnowledgeBaseRecord.private.is_(False), KnowledgeBaseRecord.owner_id == user.id)
-            )
-            return list(session.scalars(query.order_by(KnowledgeBaseRecord.name)))
+            query = select(model).where(or_(model.private.is_(False), model.owner_id == user.id))
+            return list(session.scalars(query.order_by(model.name)))
+
+    def knowledge_bases(self, username: str) -> list[KnowledgeBaseRecord]:
+        return self._visible_records(username, KnowledgeBaseRecord)
 
     def knowledge_base(self, username: str, name: str) -> KnowledgeBaseRecord:
         for record in self.knowledge_bases(username):
@@ -322,16 +333,11 @@ class Store:
         return template
 
     def templates(self, username: str) -> list[PromptTemplate]:
-        with self.session() as session:
-            user = self._user(session, username)
-            query = select(PromptTemplate).where(
-                or_(PromptTemplate.private.is_(False), PromptTemplate.owner_id == user.id)
-            )
-            return list(session.scalars(query.order_by(PromptTemplate.name)))
+        return self._visible_records(username, PromptTemplate)
 
     def _visible_template(self, session: Session, user: User, template_id: int) -> PromptTemplate:
         template = session.get(PromptTemplate, template_id)
-        if template is None or (template.private and template.owner_id != user.id):
+        if not visible_to(template, user):
             raise AccessError(f"no template {template_id}")
         return template
 
@@ -367,7 +373,7 @@ class Store:
             records = []
             for name in knowledge_bases:
                 record = session.get(KnowledgeBaseRecord, name)
-                if record is None or (record.private and (user is None or record.owner_id != user.id)):
+                if not visible_to(record, user):
                     raise AccessError(f"no knowledge base {name!r}")
                 records.append(record)
             assistant.knowledge_bases = records
@@ -379,15 +385,12 @@ class Store:
 
     def _visible_assistant(self, session: Session, user: User | None, assistant_id: int) -> Assistant:
         assistant = session.get(Assistant, assistant_id)
-        if assistant is None or (assistant.private and (user is None or assistant.owner_id != user.id)):
+        if not visible_to(assistant, user):
             raise AccessError(f"no assistant {assistant_id}")
         return assistant
 
     def assistants(self, username: str) -> list[Assistant]:
-        with self.session() as session:
-            user = self._user(session, username)
-            query = select(Assistant).where(or_(Assistant.private.is_(False), Assistant.owner_id == user.id))
-            return list(session.scalars(query.order_by(Assistant.name)))
+        return self._visible_records(username, Assistant)
 
     def assistant(self, username: str, assistant_id: int) -> Assistant:
         with self.session() as session:
