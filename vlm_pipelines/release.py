@@ -68,7 +68,10 @@ def _previous_tag(repo: Path, package: str) -> str | None:
 
 def _relock(repo: Path) -> None:
     """uv.lock records each workspace member's version: refresh it (offline first)."""
-    for command in (["uv", "lock", "--offline"], ["uv", "lock"]):
+    from vlm_pipelines.release_env import uv_executable
+
+    uv = uv_executable()
+    for command in ([uv, "lock", "--offline"], [uv, "lock"]):
         done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=600)
         if done.returncode == 0:
             return

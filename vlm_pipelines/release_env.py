@@ -62,11 +62,12 @@ def _run(command: Sequence[str], cwd: Path | None = None) -> str:
     return done.stdout
 
 
-def _uv() -> str:
+def uv_executable() -> str:
+    """uv on PATH or beside this interpreter (release environments and `vlmbench release` call it)."""
     uv = shutil.which("uv") or shutil.which("uv", path=str(Path(sys.executable).parent))
     if uv is None:
         raise TagEnvironmentError(
-            "uv is needed to build a release tag's environment; install it: pip install uv"
+            "uv is needed for release tags (their environments, `vlmbench release`); install it: pip install uv"
         )
     return uv
 
@@ -92,7 +93,7 @@ def tag_environment(
 
 
 def _build(tag: ReleaseTag, repo: Path, worktree: Path, venv: Path, packages: list[str]) -> None:
-    uv = _uv()
+    uv = uv_executable()
     if not (worktree / ".git").exists():
         _run(["git", "-C", str(repo), "worktree", "prune"])
         _run(["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(worktree), tag.commit])

@@ -3,7 +3,6 @@ documents (ingested through the Dagster job), users alice and bob, the real Smol
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,15 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.chat import documents as docs
+from tests.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

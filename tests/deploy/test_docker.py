@@ -161,12 +161,9 @@ def test_a_release_tag_run_answers_in_a_container_through_pipes_docker(
     image is stood in for by the skeleton image with the tag's environment mounted (no prod image can be
     built here: its CUDA base cannot be pulled)."""
     import docker
-    from vlm_pipelines.definitions import build_definitions
-    from vlm_pipelines.defs.resources import EvaluationSettings
-    from vlm_pipelines.model_registry import EvaluatedModel
+    from tests.deploy.ocr_demo import ocr_demo
     from vlm_pipelines.release_env import tag_environment
     from vlm_pipelines.release_tags import list_release_tags
-    from vlm_pipelines.tasks import load_task_registry
 
     repo = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{REPO_ROOT}", str(repo)], check=True)
@@ -186,20 +183,13 @@ def test_a_release_tag_run_answers_in_a_container_through_pipes_docker(
         "VLMBENCH_TAG_VOLUMES": f"/usr:/usr:ro,/etc:/etc:ro,{python}:{python}:ro,{tmp_path / 'envs'}:{tmp_path / 'envs'}:ro",
     }.items():
         monkeypatch.setenv(name, value)
-    entry = EvaluatedModel(name="ocr-rules", model="ocr-rules", params={"engine": "rapidocr"})
-    task = load_task_registry()["demo_mini_vqa"]
-    defs = build_definitions({entry.name: entry}, {task.name: task}, EvaluationSettings(max_samples=2))
+    demo = ocr_demo(max_samples=2)
     tags = {"vlmbench/release_tag": tag.name, "vlmbench/release_commit": tag.commit}
     try:
         with dg.DagsterInstance.get() as instance:
-            assert (
-                defs.resolve_job_def("datasets")
-                .execute_in_process(partition_key=task.name, instance=instance)
-                .success
-            )
-            result = defs.resolve_job_def("evaluate").execute_in_process(
-                partition_key=dg.MultiPartitionKey({"model": entry.name, "task": task.name}),
-                instance=instance, tags=tags, raise_on_error=False,
+            demo.prepare_dataset(instance)
+            result = demo.defs.resolve_job_def("evaluate").execute_in_process(
+                partition_key=demo.partition, instance=instance, tags=tags, raise_on_error=False,
             )  # fmt: skip
             messages = [
                 record.event_log_entry.user_message

@@ -14,11 +14,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from tests.deploy.ocr_demo import ocr_demo
 from tests.pipeline.conftest import REPO_ROOT, run_vlmbench
-from vlm_pipelines.definitions import build_definitions
-from vlm_pipelines.defs.resources import EvaluationSettings
-from vlm_pipelines.model_registry import EvaluatedModel
-from vlm_pipelines.tasks import load_task_registry
 
 pytestmark = pytest.mark.slow
 CHANGED_LINE = (
@@ -66,9 +63,8 @@ def test_each_release_tag_is_evaluated_in_its_own_environment(
         git(clone, "status", "--porcelain", "--untracked-files=no") == ""
     )  # bump, changelog, lock committed
 
-    entry = EvaluatedModel(name="ocr-rules", model="ocr-rules", params={"engine": "rapidocr"}, batch_size=2)
-    task = load_task_registry()["demo_mini_vqa"]
-    defs = build_definitions({entry.name: entry}, {task.name: task}, EvaluationSettings(max_samples=4))
+    demo = ocr_demo(max_samples=4, batch_size=2)
+    defs, task = demo.defs, demo.task
     with dg.DagsterInstance.get() as instance:
         sensor = defs.resolve_sensor_def("model_release_sensor")
         requests = sensor(dg.build_sensor_context(instance=instance)).run_requests
@@ -76,11 +72,7 @@ def test_each_release_tag_is_evaluated_in_its_own_environment(
             version,
             new_version,
         ]
-        assert (
-            defs.resolve_job_def("datasets")
-            .execute_in_process(partition_key=task.name, instance=instance)
-            .success
-        )
+        demo.prepare_dataset(instance)
         runs, timings = {}, {}
         for request in sorted(requests, key=lambda r: r.tags["vlmbench/package_version"]):
             started = time.perf_counter()

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from vlm_pipelines.definitions import build_definitions
-from vlm_pipelines.defs.resources import EvaluationSettings
-from vlm_pipelines.model_registry import EvaluatedModel
-from vlm_pipelines.tasks import load_task_registry
+from tests.deploy.ocr_demo import ocr_demo
 
 
 def test_a_successful_inference_run_is_scored_by_its_own_cpu_run(project_env) -> None:
-    entry = EvaluatedModel(name="ocr-rules", model="ocr-rules", params={"engine": "rapidocr"})
-    task = load_task_registry()["demo_mini_vqa"]
-    defs = build_definitions({entry.name: entry}, {task.name: task}, EvaluationSettings(max_samples=2))
-    partition = dg.MultiPartitionKey({"model": entry.name, "task": task.name})
+    demo = ocr_demo(max_samples=2)
+    defs, partition = demo.defs, demo.partition
     with dg.DagsterInstance.get() as instance:
-        assert (
-            defs.resolve_job_def("datasets")
-            .execute_in_process(partition_key=task.name, instance=instance)
-            .success
-        )
+        demo.prepare_dataset(instance)
         inference = defs.resolve_job_def("inference").execute_in_process(
             partition_key=partition, instance=instance
         )

@@ -16,8 +16,7 @@ import pytest
 import yaml
 
 from tests.pipeline.conftest import REPO_ROOT, run_vlmbench
-from tests.processes import stop_process_group
-from tests.service.conftest import free_port
+from tests.processes import free_port, stop_process_group
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.pipeline.conftest import REPO_ROOT
+from tests.processes import free_port
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 MODEL, TASK = "ocr-rules", "synth_vqa_en"
@@ -50,12 +50,6 @@ def test_dagster_job_execute_runs_one_partition_from_a_fresh_home(project_env) -
     assert list((data_dir / "results" / TASK / MODEL).glob("*/*/sample_metrics.parquet"))
     # The runs are in the instance under DAGSTER_HOME.
     assert list((Path(project_env["DAGSTER_HOME"]) / "storage").iterdir())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_dagster_dev_serves_the_ui_and_stops_by_process_group(project_env) -> None:

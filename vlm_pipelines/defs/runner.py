@@ -85,6 +85,48 @@ class Runner(Protocol):
     def run(self, plan: EvaluationPlan, on_step: Callable[[StepOutcome], None]) -> RunReport: ...
 
 
+@dataclass(frozen=True)
+class PlanStep:
+    """One run a plan needs: a task's dataset, a model x task partition's evaluation, or the leaderboard."""
+
+    kind: str  # "dataset", "evaluate" or "leaderboard"
+    job: str  # the Dagster job that makes it
+    model: str = ""
+    task: str = ""
+
+    @property
+    def label(self) -> str:
+        return {"dataset": f"dataset {self.task}", "evaluate": f"{self.model} x {self.task}"}.get(
+            self.kind, self.kind
+        )
+
+
+def walk_plan(
+    plan: EvaluationPlan,
+    execute: Callable[[PlanStep], StepOutcome],
+    on_step: Callable[[StepOutcome], None],
+    check: Callable[[], None] = lambda: None,
+) -> RunReport:
+    """The order every runner follows: each task's dataset; each model on each task whose dataset is
+    ready; the leaderboard. `check` runs between steps (the in-process runner's Ctrl-C point)."""
+    report = RunReport()
+
+    def record(step: PlanStep) -> StepOutcome:
+        check()
+        outcome = execute(step)
+        report.steps.append(outcome)
+        on_step(outcome)
+        return outcome
+
+    ready = [task for task in plan.tasks if record(PlanStep("dataset", "datasets", task=task)).ok]
+    for model in plan.models:
+        for task in ready:
+            record(PlanStep("evaluate", "evaluate", model=model, task=task))
+    record(PlanStep("leaderboard", "leaderboard_job"))
+    check()
+    return report
+
+
 # ---- the console logger of in-process runs --------------------------------------------------------
 
 
@@ -297,59 +339,28 @@ class InProcessRunner:
         level = "CRITICAL" if self.quiet and not self.debug else "INFO"
         run_config = {"loggers": {"console": {"config": {"log_level": level, "debug": self.debug}}}}
         tags = {PID_TAG: str(os.getpid())}
-        report = RunReport()
+        partitions = {
+            "dataset": lambda step: step.task,
+            "evaluate": lambda step: evaluation_partition_key(step.model, step.task),
+            "leaderboard": lambda step: None,
+        }
 
-        def record(outcome: StepOutcome) -> None:
-            report.steps.append(outcome)
-            on_step(outcome)
+        def execute(step: PlanStep) -> StepOutcome:
+            started = time.perf_counter()
+            if step.kind == "evaluate":
+                print(f"...  evaluating {step.model} on {step.task}", flush=True)
+            result = defs.resolve_job_def(step.job).execute_in_process(
+                partition_key=partitions[step.kind](step),
+                instance=instance,
+                run_config=run_config,
+                raise_on_error=False,
+                tags=tags,
+            )
+            return outcome_of(step.kind, step.label, result, started, model=step.model, task=step.task)
 
         with interrupts_at_safe_points() as check, dg.DagsterInstance.get() as instance:
             for run_id in release_runs_of_dead_processes(instance):
                 print(
                     f"note: run {run_id[:8]} was interrupted (its process is gone); marked failed", flush=True
                 )
-            ready_tasks = []
-            for task_name in plan.tasks:
-                check()
-                started = time.perf_counter()
-                result = defs.resolve_job_def("datasets").execute_in_process(
-                    partition_key=task_name,
-                    instance=instance,
-                    run_config=run_config,
-                    raise_on_error=False,
-                    tags=tags,
-                )
-                outcome = outcome_of("dataset", f"dataset {task_name}", result, started, task=task_name)
-                record(outcome)
-                if outcome.ok:
-                    ready_tasks.append(task_name)
-            for model_name in plan.models:
-                for task_name in ready_tasks:
-                    check()
-                    started = time.perf_counter()
-                    print(f"...  evaluating {model_name} on {task_name}", flush=True)
-                    result = defs.resolve_job_def("evaluate").execute_in_process(
-                        partition_key=evaluation_partition_key(model_name, task_name),
-                        instance=instance,
-                        run_config=run_config,
-                        raise_on_error=False,
-                        tags=tags,
-                    )
-                    record(
-                        outcome_of(
-                            "evaluate",
-                            f"{model_name} x {task_name}",
-                            result,
-                            started,
-                            model=model_name,
-                            task=task_name,
-                        )
-                    )
-            check()
-            started = time.perf_counter()
-            result = defs.resolve_job_def("leaderboard_job").execute_in_process(
-                instance=instance, run_config=run_config, raise_on_error=False, tags=tags
-            )
-            record(outcome_of("leaderboard", "leaderboard", result, started))
-            check()
-        return report
+            return walk_plan(plan, execute, on_step, check)

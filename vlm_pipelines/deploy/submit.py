@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from vlm_pipelines.defs.runner import EvaluationPlan, RunReport, StepOutcome
+from vlm_pipelines.defs.runner import EvaluationPlan, PlanStep, RunReport, StepOutcome, walk_plan
 
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 QUEUED_WARNING_S = 60  # the daemon dequeues runs: a run still queued after this says it may be down
@@ -94,11 +94,9 @@ class DeploymentRunner:
         lines = messages[0].strip().splitlines() if messages else []
         return lines[-1] if lines else ""
 
-    def _follow(
-        self, client, kind: str, label: str, job: str, tags: dict[str, str], plan, **names: str
-    ) -> StepOutcome:
-        started = time.perf_counter()
-        run_id = self._submit(client, job, tags, plan)
+    def _follow(self, client, step: PlanStep, tags: dict[str, str], plan: EvaluationPlan) -> StepOutcome:
+        started, label = time.perf_counter(), step.label
+        run_id = self._submit(client, step.job, tags, plan)
         self.say(f"...  {label}: submitted run {run_id[:8]} ({self.url}/runs/{run_id})")
         status, last, warned = "QUEUED", "", False
         while status not in TERMINAL:
@@ -118,46 +116,34 @@ class DeploymentRunner:
             if ok
             else (self._failure(client, run_id) or f"run {status.lower()}; see {self.url}/runs/{run_id}")
         )
-        return StepOutcome(kind, label, ok, time.perf_counter() - started, run_id, message, **names)
+        return StepOutcome(
+            step.kind,
+            label,
+            ok,
+            time.perf_counter() - started,
+            run_id,
+            message,
+            model=step.model,
+            task=step.task,
+        )
 
     def run(self, plan: EvaluationPlan, on_step: Callable[[StepOutcome], None]) -> RunReport:
         from vlm_pipelines.defs.automation.sensors import partition_run_tags
 
         client = graphql_client(self.url)
         self._check_reachable()
-        report = RunReport()
 
-        def record(outcome: StepOutcome) -> StepOutcome:
-            report.steps.append(outcome)
-            on_step(outcome)
-            return outcome
-
-        ready = []
-        for task in plan.tasks:
-            outcome = self._follow(
-                client, "dataset", f"dataset {task}", "datasets", {"dagster/partition": task}, plan, task=task
-            )
-            if record(outcome).ok:
-                ready.append(task)
-        for model, entry in plan.models.items():
-            for task in ready:
-                tags: dict[str, Any] = {
-                    "dagster/partition": f"{model}|{task}",
-                    "dagster/partition/model": model,
-                    "dagster/partition/task": task,
-                    **partition_run_tags(entry),
+        def execute(step: PlanStep) -> StepOutcome:
+            tags: dict[str, Any] = {}
+            if step.kind == "dataset":
+                tags = {"dagster/partition": step.task}
+            elif step.kind == "evaluate":
+                tags = {
+                    "dagster/partition": f"{step.model}|{step.task}",
+                    "dagster/partition/model": step.model,
+                    "dagster/partition/task": step.task,
+                    **partition_run_tags(plan.models[step.model]),
                 }
-                record(
-                    self._follow(
-                        client,
-                        "evaluate",
-                        f"{model} x {task}",
-                        "evaluate",
-                        tags,
-                        plan,
-                        model=model,
-                        task=task,
-                    )
-                )
-        record(self._follow(client, "leaderboard", "leaderboard", "leaderboard_job", {}, plan))
-        return report
+            return self._follow(client, step, tags, plan)
+
+        return walk_plan(plan, execute, on_step)

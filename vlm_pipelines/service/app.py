@@ -142,10 +142,7 @@ class ModelService:
                     pieces += 1
                     yield _sse(chunk(request_id, name, {"content": value}))
                 elif kind == "end":
-                    result = GenerationResult(
-                        text="", output_tokens=pieces, model_id=name, package_version=""
-                    )
-                    yield _sse(chunk(request_id, name, {}, finish_reason(result, config)))
+                    yield _sse(chunk(request_id, name, {}, finish_reason(pieces, config)))
                     self.metrics.tokens.labels(name, "completion").inc(pieces)
                     self.record(name, "200", started)
                     break

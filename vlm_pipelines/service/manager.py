@@ -11,7 +11,6 @@ import contextlib
 import gc
 import sys
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -44,8 +43,7 @@ def release_memory() -> None:
 @dataclass
 class _Slot:
     model: VisionLanguageModel
-    busy: int = 0
-    last_used: float = 0.0
+    busy: int = 0  # requests answering with it now (never evicted while above 0)
 
 
 class ModelManager:
@@ -63,7 +61,7 @@ class ModelManager:
         self.min_free_bytes = min_free_bytes
         self.free_memory = free_memory
         self.on_evict = on_evict
-        self._loaded: OrderedDict[str, _Slot] = OrderedDict()  # least recently used first
+        self._loaded: OrderedDict[str, _Slot] = OrderedDict()  # least recently used first (by acquire)
         self._lock = threading.Lock()
         self._identities: dict[str, dict[str, Any]] = {}
         self.evictions: list[str] = []
@@ -99,7 +97,6 @@ class ModelManager:
         finally:
             with self._lock:
                 slot.busy -= 1
-                slot.last_used = time.monotonic()
 
     def _acquire(self, name: str) -> _Slot:
         with self._lock:

@@ -138,8 +138,8 @@ def generation_inputs(body: ChatCompletionRequest) -> tuple[GenerationRequest, G
     return request, config
 
 
-def finish_reason(result: GenerationResult, config: GenerationConfig) -> str:
-    return "length" if result.output_tokens >= config.max_new_tokens else "stop"
+def finish_reason(output_tokens: int, config: GenerationConfig) -> str:
+    return "length" if output_tokens >= config.max_new_tokens else "stop"
 
 
 def completion_response(name: str, result: GenerationResult, config: GenerationConfig) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def completion_response(name: str, result: GenerationResult, config: GenerationC
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": result.text},
-                "finish_reason": finish_reason(result, config),
+                "finish_reason": finish_reason(result.output_tokens, config),
             }
         ],
         "usage": {

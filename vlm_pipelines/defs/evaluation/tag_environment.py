@@ -108,14 +108,7 @@ class PipesWorkerModel(VisionLanguageModel):
             shutil.copy(source, self.workdir / "bin" / source.name)
         self._thread = threading.Thread(target=self._session, name="pipes-worker", daemon=True)
         self._thread.start()
-        ready = self.workdir / "ready.json"
-        while not ready.exists():
-            if not self._thread.is_alive():
-                raise ModelUnavailableError(
-                    f"the worker in {self.tag.name}'s environment stopped: {self._error}"
-                )
-            time.sleep(POLL_S)
-        self.ready = json.loads(ready.read_text(encoding="utf-8"))
+        self.ready = self._read_when_written(self.workdir / "ready.json", ModelUnavailableError)
         self.package_version = self.ready["package_version"]
 
     def _session(self) -> None:
@@ -137,14 +130,16 @@ class PipesWorkerModel(VisionLanguageModel):
         partial = self.workdir / "inbox" / f"{name}.partial"
         partial.write_text(json.dumps(payload, ensure_ascii=False, default=str), encoding="utf-8")
         os.replace(partial, self.workdir / "inbox" / name)
-        answer = self.workdir / "outbox" / name
-        while not answer.exists():
+        answer = self._read_when_written(self.workdir / "outbox" / name, RuntimeError)
+        return [GenerationResult(**result) for result in answer["results"]]
+
+    def _read_when_written(self, path: Path, error: type[Exception]) -> Any:
+        """The JSON the worker writes (atomically) to `path`; `error` if the worker stops first."""
+        while not path.exists():
             if self._thread is None or not self._thread.is_alive():
-                raise RuntimeError(f"the worker in {self.tag.name}'s environment stopped: {self._error}")
+                raise error(f"the worker in {self.tag.name}'s environment stopped: {self._error}")
             time.sleep(POLL_S)
-        return [
-            GenerationResult(**result) for result in json.loads(answer.read_text(encoding="utf-8"))["results"]
-        ]
+        return json.loads(path.read_text(encoding="utf-8"))
 
     def close(self) -> list[Any]:
         """Ends the session; the worker's Pipes messages (its summary)."""

@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 from model_interface import GenerationConfig, GenerationRequest
+from model_interface.messages import openai_style_messages
 from PIL import Image
 
 
@@ -18,20 +19,10 @@ def image_data_url(image: Image.Image) -> str:
 
 
 def chat_messages(request: GenerationRequest, images: list[Image.Image]) -> list[dict[str, Any]]:
-    """System prompt, history, then the user turn: its images first, then its text (as Qwen-VL expects)."""
-    messages: list[dict[str, Any]] = []
-    if request.system_prompt:
-        messages.append({"role": "system", "content": request.system_prompt})
-    messages.extend({"role": turn.role, "content": turn.content} for turn in request.history)
-    if images:
-        parts: list[dict[str, Any]] = [
-            {"type": "image_url", "image_url": {"url": image_data_url(image)}} for image in images
-        ]
-        parts.append({"type": "text", "text": request.prompt})
-        messages.append({"role": "user", "content": parts})
-    else:
-        messages.append({"role": "user", "content": request.prompt})
-    return messages
+    """System prompt, history, then the user turn: its images first (base64 `image_url` parts), then its text."""
+    return openai_style_messages(
+        request, [{"type": "image_url", "image_url": {"url": image_data_url(image)}} for image in images]
+    )
 
 
 def completion_body(

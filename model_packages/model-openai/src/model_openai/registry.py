@@ -43,11 +43,8 @@ def create_client_model(model_id: str, params: BaseModel) -> OpenAIClientModel:
     return OpenAIClientModel(model_id, package_version(PACKAGE), params)
 
 
-def served_models(params: OpenAIClientParams) -> dict[str, dict]:
-    """The endpoint's `/v1/models` entries by id; raises httpx errors when it cannot be reached."""
-    from model_openai.transport import Endpoint
-
-    response = Endpoint(params).get(f"{params.base_url}/models")
+def _served(response) -> dict[str, dict]:
+    """`/v1/models` entries by id."""
     response.raise_for_status()
     return {entry["id"]: entry for entry in response.json().get("data", [])}
 
@@ -55,9 +52,12 @@ def served_models(params: OpenAIClientParams) -> dict[str, dict]:
 def check_endpoint(params: BaseModel) -> Availability:
     import httpx
 
+    from model_openai.transport import Endpoint
+
     assert isinstance(params, OpenAIClientParams)
     try:
-        models = served_models(params)
+        with Endpoint(params) as endpoint:
+            models = _served(endpoint.get(f"{params.base_url}/models"))
     except (httpx.HTTPError, ValueError, KeyError) as error:
         return Availability(
             False,
@@ -72,40 +72,40 @@ def check_endpoint(params: BaseModel) -> Availability:
     return Availability(True)
 
 
-def endpoint_version(params: OpenAIClientParams) -> str:
+def _reported_version(endpoint, params: OpenAIClientParams, models_response) -> str:
     """`/version` (vLLM, vlmbench serve); else the `Server` header of `/v1/models`; else 'unreported'."""
     import httpx
 
-    from model_openai.transport import Endpoint
-
-    endpoint = Endpoint(params)
     try:
         response = endpoint.get(f"{params.server_root}/version")
-        if response.status_code == 200:
-            version = response.json().get("version")
-            if version:
-                return str(version)
-        server = endpoint.get(f"{params.base_url}/models").headers.get("server")
+        if response.status_code == 200 and response.json().get("version"):
+            return str(response.json()["version"])
     except (httpx.HTTPError, ValueError, AttributeError):
-        return UNREPORTED
+        pass
+    server = models_response.headers.get("server") if models_response is not None else None
     return server or UNREPORTED
 
 
 def resolve_endpoint(params: BaseModel) -> Resolution:
     """The endpoint, served model and reported version key the results; a vlmbench service also reports the
-    served wrapper's package version and its own resolved settings (the `vlmbench` field of `/v1/models`)."""
+    served wrapper's package version and its own resolved settings (the `vlmbench` field of `/v1/models`).
+    One connection, one request to each of `/v1/models` and `/version`."""
     import httpx
 
+    from model_openai.transport import Endpoint
+
     assert isinstance(params, OpenAIClientParams)
-    settings = {
-        "endpoint": params.base_url,
-        "served model": params.served_model,
-        "endpoint version": endpoint_version(params),
-    }
-    try:
-        served = served_models(params).get(params.served_model, {}).get("vlmbench") or {}
-    except (httpx.HTTPError, ValueError, KeyError):
-        served = {}
+    with Endpoint(params) as endpoint:
+        try:
+            models_response = endpoint.get(f"{params.base_url}/models")
+            served = _served(models_response).get(params.served_model, {}).get("vlmbench") or {}
+        except (httpx.HTTPError, ValueError, KeyError):
+            models_response, served = None, {}
+        settings = {
+            "endpoint": params.base_url,
+            "served model": params.served_model,
+            "endpoint version": _reported_version(endpoint, params, models_response),
+        }
     if served:
         settings["served by"] = (
             f"{served.get('model_id')} ({served.get('package')} {served.get('package_version')})"

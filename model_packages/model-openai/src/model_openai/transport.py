@@ -76,6 +76,12 @@ class Endpoint:
             timeout=httpx.Timeout(params.timeout_s, connect=params.connect_timeout_s), limits=limits
         )
 
+    def __enter__(self) -> Endpoint:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.client.close()
+
     @property
     def headers(self) -> dict[str, str]:
         key = os.environ.get(self.params.api_key_env, "")

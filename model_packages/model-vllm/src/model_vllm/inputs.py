@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from model_interface import GenerationConfig, GenerationRequest
+from model_interface.messages import openai_style_messages
 from PIL import Image
 
 Message = dict[str, Any]
@@ -28,17 +29,7 @@ def sampling_kwargs(config: GenerationConfig) -> dict[str, Any]:
 
 def chat_messages(request: GenerationRequest, images: list[Image.Image]) -> list[Message]:
     """System prompt, history, then the user turn: its images first, then its text (as Qwen-VL expects)."""
-    messages: list[Message] = []
-    if request.system_prompt:
-        messages.append({"role": "system", "content": request.system_prompt})
-    messages.extend({"role": turn.role, "content": turn.content} for turn in request.history)
-    if images:
-        parts: list[dict[str, Any]] = [{"type": "image_pil", "image_pil": image} for image in images]
-        parts.append({"type": "text", "text": request.prompt})
-        messages.append({"role": "user", "content": parts})
-    else:
-        messages.append({"role": "user", "content": request.prompt})
-    return messages
+    return openai_style_messages(request, [{"type": "image_pil", "image_pil": image} for image in images])
 
 
 def conversation_for(request: GenerationRequest, limit_images: int) -> list[Message]:
