@@ -4,6 +4,7 @@ it, export the conversation; screenshots of each step go to `.artifacts/browser/
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -53,7 +54,9 @@ def test_log_in_ask_rate_and_export_in_a_real_browser(chat_site: ChatSite, tmp_p
             box = page.get_by_role("group", name="Multimedia input field").locator("textarea")
             box.fill(QUESTION)
             box.press("Enter")
-            sources = page.get_by_text("Sources ·")
+            # The Sources block is a collapsible button only in the rows stored after the answer ended
+            # (while streaming it is plain text): waiting for it means the answer's id is known to the page.
+            sources = page.get_by_role("button", name=re.compile(r"^Sources · "))
             expect(sources.first).to_be_visible(timeout=120_000)
             answer = page.get_by_test_id("bot").filter(has_text="36 months")
             expect(answer.first).to_be_visible()
