@@ -22,7 +22,7 @@ from vlm_pipelines import settings
 from vlm_pipelines.definitions import build_definitions
 from vlm_pipelines.defs.partitions import evaluation_partition_key
 from vlm_pipelines.defs.resources import EvaluationSettings
-from vlm_pipelines.evaluation import EvaluationPaths, prepare_dataset
+from vlm_pipelines.evaluation import EvaluationPaths, prepare_dataset, select
 from vlm_pipelines.inference import request_hints
 from vlm_pipelines.model_registry import load_model_registry
 from vlm_pipelines.prompts import build_prompts
@@ -52,7 +52,7 @@ def through_dagster(entry, task, samples: int, cache: Path) -> float:
         paths = EvaluationPaths(Path(data_dir))
         paths.cache.parent.mkdir(parents=True, exist_ok=True)
         paths.cache.symlink_to(cache)  # the synthetic documents are generated once
-        prepare_dataset(task, paths, samples)
+        prepare_dataset(task, paths)
         defs = build_definitions(
             {entry.name: entry}, {task.name: task}, EvaluationSettings(data_dir=data_dir, max_samples=samples)
         )
@@ -81,7 +81,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache_root:
         cache = Path(cache_root) / "cache"
         paths = EvaluationPaths(Path(cache_root))
-        samples = prepare_dataset(task, paths, args.samples).samples
+        prepare_dataset(task, paths)
+        samples = select(task, paths, args.samples)[1]
         prompts = build_prompts(task, samples, settings.REPO_ROOT).prompts
         # The batch order the pipeline uses: questions about the same document together.
         rows = (

@@ -125,7 +125,7 @@ def retrieval_figures(args, work: Path) -> dict:
 def ttft_figures(work: Path) -> dict:
     from ui.engine import ChatEngine
     from ui.service import seed_demo
-    from ui.store import Store
+    from vlm_pipelines.chat.store import Store
 
     data = work / "chat-data"
     os.environ["VLMBENCH_DATA_DIR"], os.environ["DAGSTER_HOME"] = str(data), str(work / "home")

@@ -31,13 +31,13 @@ sys.path.insert(0, str(REPO_ROOT))
 def requests_for(samples: int):
     from model_interface import GenerationRequest
 
-    from vlm_pipelines.evaluation import _prompted_samples, default_paths, load_dataset, prepare_dataset
+    from vlm_pipelines.evaluation import default_paths, prepare_dataset, prompted_samples, select
     from vlm_pipelines.tasks import load_task_registry
 
     task = load_task_registry()["synth_vqa_en"]
     paths = default_paths()
-    prepare_dataset(task, paths, max_samples=samples)
-    prompted, _ = _prompted_samples(task, load_dataset(task, paths))
+    prepare_dataset(task, paths)
+    prompted, _ = prompted_samples(task, select(task, paths, samples)[1])
     return [GenerationRequest(prompt=row["prompt"], images=list(row["image_paths"]), request_id=row["sample_id"])
             for row in prompted.head(samples).iter_rows(named=True)]  # fmt: skip
 

@@ -86,6 +86,17 @@ def test_a_single_score_has_a_zero_width_interval():
     assert (row["ci_low"], row["mean"], row["ci_high"]) == (0.7, 0.7, 0.7)
 
 
+def test_the_bootstrap_interval_of_a_mean_is_pinned():
+    # Golden values from the implementation before issue 15 (which changed only the paired comparison).
+    df = pl.DataFrame({"model": ["m1"] * 5 + ["m2"] * 3, "anls": [1.0, 0.0, 0.5, 1.0, 0.25, 0.0, 1.0, 1.0]})
+    assert group_scores(df, ["anls"], by=["model"]).rows() == [
+        ("m1", "anls", 0.55, 5, 0.2, pytest.approx(0.85125, abs=1e-12)),
+        ("m2", "anls", pytest.approx(2 / 3), 3, 0.0, 1.0),
+    ]
+    values = np.random.default_rng(1).uniform(size=400)
+    assert bootstrap_mean_ci(values, n_boot=2000, seed=3) == (0.4577404357062139, 0.5145366986537976)
+
+
 def _model_frames(shift: float, n: int = 300) -> tuple[pl.DataFrame, pl.DataFrame]:
     rng = np.random.default_rng(5)
     base = rng.uniform(0, 1, n)

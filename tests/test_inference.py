@@ -19,10 +19,11 @@ from model_interface import (
     VisionLanguageModel,
 )
 
-from vlm_pipelines.inference import PredictionKey, PredictionStore, params_hash, run_predictions
+from vlm_pipelines.evaluation.identity import PredictionKey, params_hash
+from vlm_pipelines.inference import PredictionStore, run_predictions
 from vlm_pipelines.schemas import PREDICTION_POLARS_SCHEMA
 
-KEY = PredictionKey("m", "1.0", "p", "q", "c")
+KEY = PredictionKey(model_id="m", package_version="1.0", params_hash="p", prompt_hash="q", config_hash="c")
 
 
 class SlowLoadingEcho(VisionLanguageModel):

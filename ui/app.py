@@ -20,8 +20,8 @@ import gradio as gr
 
 from ui.engine import ChatEngine
 from ui.service import create_knowledge_base, ingest, seed_demo
-from ui.store import ASSISTANT_TYPES, AccessError, Message, Store, StoreError
 from ui.uploads import MAX_UPLOAD_BYTES, UploadError, check_upload, is_image_type, save_upload
+from vlm_pipelines.chat.store import ASSISTANT_TYPES, AccessError, Message, Store, StoreError
 from vlm_pipelines.knowledge.bases import get_base, quality_rows
 from vlm_pipelines.knowledge.index import KnowledgeBaseError, KnowledgeIndex
 
@@ -855,7 +855,7 @@ def launch(
 def store_first_user(store: Store) -> str:
     from sqlalchemy import select
 
-    from ui.store import User
+    from vlm_pipelines.chat.store import User
 
     with store.session() as session:
         return session.scalar(select(User.username).order_by(User.id))

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ui.store import DEFAULT_TEMPLATE, NEW_TITLE, Assistant, Message, Store, StoreError
+from vlm_pipelines.chat import STOP
+from vlm_pipelines.chat.store import DEFAULT_TEMPLATE, NEW_TITLE, Assistant, Message, Store, StoreError
 from vlm_pipelines.knowledge.index import Hit, KnowledgeIndex
 
 HISTORY_CHARS = 1200  # history kept in the prompt; older turns are dropped (and the message says so)
 CONTEXT_CHARS = 160  # of each retrieved passage in the prompt: its lines closest to the question
-STOP = ("\n\n",)
 CITATION = re.compile(r"\[(\d{1,2})\]")
 _WORD = re.compile(r"\w{3,}", re.UNICODE)
 _STOP = frozenset(
@@ -307,9 +307,8 @@ def _turns(messages: list[Message]) -> list[tuple[str, str]]:
 
 
 def _ocr(image: str) -> tuple[str, str]:
-    from PIL import Image
+    from model_interface import load_pages
 
     from vlm_pipelines.knowledge.documents import ocr_engine_name, ocr_text
 
-    with Image.open(image) as opened:
-        return ocr_text(opened), ocr_engine_name()
+    return "\n\n".join(ocr_text(page) for page in load_pages(image)), ocr_engine_name()

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ui.store import DEFAULT_TEMPLATE, Store
+from vlm_pipelines.chat.store import DEFAULT_TEMPLATE, Store
 from vlm_pipelines.knowledge.bases import create_base, get_base, knowledge_bases
 
 DEMO_ASSISTANT = "Docs helper"

@@ -4,17 +4,31 @@ The one place that pulls JSON, labels and permutations out of free model output;
 scoring step both use it. Each reader says whether the answer *parsed*: the parse rate is reported
 beside every score, and an unparsed answer is scored as documented by its metric, never guessed.
 
-- **label** (classification, multiple choice): VLMEvalKit's `can_infer` rule. With lettered options
-  (`{"A": "...", ...}`), a lone option letter names the option (a capital `A` in a longer answer may be
-  the article and does not count); failing that, and for plain label sets, the answer names exactly one
-  label (or option text), matched case-insensitively on word boundaries (`_` reads as a space, so
-  `bank_statement` matches "bank statement"). Two labels named, or none: unparsed. There is no random
-  fallback.
+- **label** (classification, multiple choice). With lettered options (`{"A": "...", ...}`) this is
+  VLMEvalKit's default matching, `can_infer` with its VERBOSE setting off (`vlmeval/utils/matching_util.py`):
+  1. `can_infer_option`: after `.()[],:;!*#{}` become spaces, exactly one option letter (capital) stands
+     alone among the words and is one of the last four words (`"B) cat"`, `"The answer is A."`);
+  2. failing that, an "answer is X" sentence names the letter (`"The correct answer is **A** because..."`);
+  3. failing that, `can_infer_text`: the answer names exactly one option's text, and is at most twice as
+     long as all option texts together.
+  Deliberate differences from VLMEvalKit, each pinned in tests/test_answers.py and listed in
+  docs/metrics.md: option text is matched as whole words, case-insensitively (VLMEvalKit: substrings, so
+  "concatenate" names the option "cat"); the "answer is X" letter must stand alone and be a capital unless
+  it ends the answer (VLMEvalKit's case-insensitive pattern reads "the answer is clear..." as C), and any
+  of the sample's option letters counts (VLMEvalKit: A-D); VLMEvalKit's "Z" (a refusal, or a lone "Z") is
+  simply unparsed here - both score 0.
+  For plain label sets (no letters) the answer names exactly one label on word boundaries,
+  case-insensitively (`_` reads as a space, so `bank_statement` matches "bank statement").
+  Two labels named, or none: unparsed, and an unparsed label answer is scored as the empty answer (it
+  matches no reference; the raw answer stays in `prediction_raw`). There is no random fallback.
 - **json**: the first JSON object in the answer; a ```json fence (closed or not) is looked into first,
   and prose around the JSON is allowed.
-- **order**: a permutation written as a JSON list (`[2, 0, 1]`) or as separated integers (`2, 0, 1`,
-  `2 0 1`, `2 -> 0 -> 1`). 0-based indices are expected; an answer that is a permutation of 1..n (and so
-  not of 0..n-1) is read as 1-based and shifted down by one. Anything else is unparsed.
+- **order**: a list of pages written as a JSON list (`[2, 0, 1]`, `["p2", "p1"]`) or as separated integers
+  (`2, 0, 1`, `2 0 1`, `2 -> 0 -> 1`). A permutation of 0..n-1 is kept; a permutation of 1..n (and so not
+  of 0..n-1) is 1-based and shifted down by one; n distinct page ids that are not all integers (`["p2",
+  "p1"]`) are kept as written. Anything else is unparsed (the page-order metrics still give a partial list
+  positional credit). The metrics read the reference's own base (0-based, 1-based or page ids; see
+  `vlm_pipelines.metrics.page_order`).
 - **text**: the answer as is; it parsed when it is not empty.
 """
 
@@ -86,53 +100,103 @@ def canonical_json(value: Any) -> str:
 # ---- page order ---------------------------------------------------------------------------------
 
 
-def read_integers(text: str) -> list[int] | None:
-    """The integers of a JSON list or of separated integers (`2, 0, 1`), as written; else None."""
+def order_item(value: Any) -> int | str | None:
+    """One page of an order in comparable form: an integer (`2`, `2.0`, `"2"`), else stripped, casefolded
+    text (a page id); None for anything else (null, lists, objects, booleans)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        return int(text) if text.isdigit() else text.casefold() or None
+    return None
+
+
+def read_order_items(text: str) -> list[int | str] | None:
+    """The pages of a JSON list (integers or page ids) or of separated integers, as written; else None."""
     listed = extract_json(text, list)
     if listed is not None:
-        if all(isinstance(item, int) and not isinstance(item, bool) for item in listed):
-            return list(listed)
-        if all(isinstance(item, str) and item.strip().isdigit() for item in listed):
-            return [int(item) for item in listed]
-        return None
+        items = [order_item(item) for item in listed]
+        return None if any(item is None for item in items) else items
     match = _SEPARATED_INTEGERS.match(text)
     if match is None:
         return None
     return [int(number) for number in re.findall(r"\d+", match.group(1))]
 
 
-def parse_order(text: str, n_items: int | None = None) -> list[int] | None:
-    """The 0-based permutation written in `text` (see the module docstring), or None.
+def order_base(items: Sequence[int | str]) -> int | None:
+    """0 for a permutation of 0..n-1, 1 for one of 1..n, None otherwise (page ids)."""
+    if not all(isinstance(item, int) for item in items):
+        return None
+    ordered = sorted(items)
+    if ordered == list(range(len(items))):
+        return 0
+    if ordered == list(range(1, len(items) + 1)):
+        return 1
+    return None
 
-    `n_items` is the number of items (pages) when known; otherwise the answer's own length is used."""
-    items = read_integers(text)
+
+def parse_order(
+    text: str, n_items: int | None = None, reference_pages: Sequence[int | str] = ()
+) -> list[int | str] | None:
+    """The order written in `text` (see the module docstring): a 0-based permutation, or n distinct page
+    ids; None otherwise. `n_items` is the number of pages when known; else the answer's own length.
+    `reference_pages` (the pages a reference orders) also makes integer page ids such as `[12, 10, 11]` an
+    order, when the answer orders exactly those pages."""
+    items = read_order_items(text)
     if not items:
         return None
     n = n_items if n_items is not None else len(items)
     if len(items) != n:
         return None
-    if sorted(items) == list(range(n)):
+    base = order_base(items)
+    if base is not None:
+        return [item - base for item in items]  # type: ignore[operator]
+    if any(isinstance(item, str) for item in items) and len(set(items)) == n:
         return items
-    if sorted(items) == list(range(1, n + 1)):
-        return [item - 1 for item in items]
+    if reference_pages and len(set(items)) == n and set(items) == set(reference_pages):
+        return items
     return None
 
 
 # ---- labels and options -------------------------------------------------------------------------
 
+# VLMEvalKit's `_VERBOSE_ANSWER_RE` ("The correct answer is **B**."), with the letter standing alone.
+_ANSWER_IS = re.compile(r"answer\s+is\s+\**([A-Za-z])\**(?!\w)", re.IGNORECASE)
+_ONLY_PUNCTUATION = re.compile(r"[\s.!)\]*]*")
+LAST_WORDS = 4  # VLMEvalKit: `splits.index(ch) > len(splits) - 5`
+
 
 def _option_letter(text: str, letters: Sequence[str]) -> str | None:
-    """VLMEvalKit's `can_infer_option`: exactly one option letter stands alone among the words."""
+    """VLMEvalKit's `can_infer_option` (VERBOSE off): exactly one option letter stands alone among the
+    words and is one of the last four, else an "answer is X" sentence names one (module docstring)."""
     cleaned = text
     for character in _OPTION_PUNCTUATION:
         cleaned = cleaned.replace(character, " ")
     words = cleaned.split()
     named = [letter for letter in letters if letter in words]
+    if len(named) == 1 and words.index(named[0]) >= len(words) - LAST_WORDS:
+        return named[0]
+    for match in _ANSWER_IS.finditer(text):
+        letter = match.group(1)
+        if letter.islower() and not _ONLY_PUNCTUATION.fullmatch(text, match.end()):
+            continue  # "the answer is a cat": an article, not option A
+        if letter.upper() in letters:
+            return letter.upper()
+    return None
+
+
+def _option_text(text: str, options: Mapping[str, str]) -> str | None:
+    """VLMEvalKit's `can_infer_text`, on whole words: the one option whose text the answer names."""
+    if len(text) > 2 * sum(len(str(value)) for value in options.values()):
+        return None
+    named = named_labels(text, [str(value) for value in options.values()])
     if len(named) != 1:
         return None
-    if named[0] == "A" and len(words) > 3:  # "A" may be the article in a sentence
-        return None
-    return named[0]
+    return next(key for key, value in options.items() if str(value) == named[0])
 
 
 def _label_pattern(label: str) -> re.Pattern[str]:
@@ -152,13 +216,7 @@ def infer_label(
 ) -> str | None:
     """The one label (or option letter) the answer names, or None (see the module docstring)."""
     if options:
-        letter = _option_letter(text, list(options))
-        if letter is not None:
-            return letter
-        named = named_labels(text, [str(value) for value in options.values()])
-        if len(named) == 1:
-            return next(key for key, value in options.items() if str(value) == named[0])
-        return None
+        return _option_letter(text, list(options)) or _option_text(text, options)
     named = named_labels(text, labels)
     return named[0] if len(named) == 1 else None
 
@@ -173,19 +231,25 @@ def extract_answer(
     labels: Sequence[str] = (),
     options: Mapping[str, str] | None = None,
     n_items: int | None = None,
+    reference_pages: Sequence[int | str] = (),
 ) -> Extracted:
     """Reads `text` as `answer_type` (text, label, json, order)."""
     if answer_type == "text":
         return Extracted(text, bool(text.strip()))
     if answer_type == "label":
         label = infer_label(text, labels, options)
-        return Extracted(label, True) if label is not None else Extracted(text, False)
+        # An unparsed label answer is scored as the empty answer: "c" must not match the reference "C".
+        return Extracted(label, True) if label is not None else Extracted("", False)
     if answer_type == "json":
         value = extract_json_object(text)
         return Extracted(canonical_json(value), True) if value is not None else Extracted(text, False)
     if answer_type == "order":
-        order = parse_order(text, n_items)
-        return Extracted(json.dumps(order), True) if order is not None else Extracted(text, False)
+        order = parse_order(text, n_items, reference_pages)
+        return (
+            Extracted(json.dumps(order, ensure_ascii=False), True)
+            if order is not None
+            else Extracted(text, False)
+        )
     raise ValueError(f"unknown answer type {answer_type!r}; use one of {', '.join(ANSWER_TYPES)}")
 
 

@@ -153,8 +153,11 @@ def parse_pairs(pairs: Sequence[str], option: str) -> dict[str, Any]:
 
 
 def set_task_fields(task, pairs: Sequence[str]):
-    """The task with `--set dotted.key=value` overrides, validated like a registry entry."""
+    """The task with `--set dotted.key=value` overrides, validated like a registry entry: a task of its own
+    (`vlm_pipelines.variants`), so it never takes over the registry entry or another task's name."""
+    from vlm_pipelines.tasks import load_task_registry
     from vlm_pipelines.tasks.registry import parse_task
+    from vlm_pipelines.variants import VariantError, task_variant
 
     if not pairs:
         return task
@@ -167,7 +170,11 @@ def set_task_fields(task, pairs: Sequence[str]):
                 raise UsageError(f"--set {key}: {part!r} is not a mapping in task {task.name!r}")
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    return parse_task(entry, f"task {task.name!r} with --set {' '.join(pairs)}")
+    changed = parse_task(entry, f"task {task.name!r} with --set {' '.join(pairs)}")
+    try:
+        return task_variant(task, changed, dict(load_task_registry().items()))
+    except VariantError as error:
+        raise UsageError(str(error)) from None
 
 
 def with_generation(entry, pairs: Sequence[str]):
@@ -204,48 +211,61 @@ def _number(value: Any, digits: int = 2) -> Any:
     return round(float(value), digits) if isinstance(value, int | float) else value
 
 
+def dataset_warnings(report) -> list[str]:
+    """'<task>: <warning>' for each warning of the dataset records this run made (a low-confidence
+    encoding guess, NUL characters removed, conflicting duplicates)."""
+    from vlm_pipelines.evaluation import dataset_record, default_paths
+
+    paths = default_paths()
+    warnings = []
+    for step in report.steps:
+        if step.kind == "dataset" and "dataset" in step.records:
+            record = dataset_record(step.records["dataset"], paths)
+            warnings += [f"{step.task}: {warning}" for warning in (record.warnings if record else [])]
+    return warnings
+
+
 def summary_tables(report) -> tuple[Any, Any]:
-    """(datasets, evaluations) tables of a run report, for the closing summary."""
+    """(datasets, evaluations) tables of a run report, read from the records its steps made."""
     import polars as pl
 
+    from vlm_pipelines.evaluation import dataset_record, default_paths, load_manifest
+
+    paths = default_paths()
     datasets, evaluations = [], []
     for step in report.steps:
-        meta = step.metadata
         if step.kind == "dataset":
+            # only the records this run made (a deployment's runs leave theirs on the deployment)
+            record = dataset_record(step.records["dataset"], paths) if "dataset" in step.records else None
             datasets.append(
                 {
                     "task": step.task,
                     "status": "ok" if step.ok else "FAILED",
-                    "rows": meta.get("dataset.rows"),
-                    "read": meta.get("dataset.records read"),
-                    "quarantined": meta.get("dataset.quarantined"),
-                    "quarantine reasons": _reasons(meta.get("dataset.quarantine reasons"))
-                    if step.ok
-                    else step.message,
+                    "rows": record.rows if record else None,
+                    "read": record.records if record else None,
+                    "quarantined": record.quarantined if record else None,
+                    "quarantine reasons": record.reasons_text() if step.ok and record else step.message,
                 }
             )
         elif step.kind == "evaluate":
+            manifest_id = step.records.get("predictions")
+            manifest = load_manifest(paths, step.model, step.task, manifest_id) if manifest_id else None
+            runs = manifest.runs if manifest else []
+            figures = next((run for run in reversed(runs) if run.run_id == step.run_id), None)
             evaluations.append(
                 {
                     "model": step.model,
                     "task": step.task,
                     "status": "ok" if step.ok else "FAILED",
-                    "computed": meta.get("predictions.run_computed"),
-                    "reused": meta.get("predictions.reused"),
-                    "model load s": _number(meta.get("predictions.run_load_s"), 1),
-                    "samples/s": _number(meta.get("predictions.run_samples_per_s")),
-                    "end-to-end samples/s": _number(meta.get("predictions.run_end_to_end_samples_per_s")),
-                    "config": meta.get("predictions.resolved", ""),
+                    "samples": manifest.sample_set.n if manifest else None,
+                    "computed": figures.computed if figures else None,
+                    "reused": figures.reused if figures else None,
+                    "model load s": _number(figures.load_s, 1) if figures else None,
+                    "samples/s": _number(figures.samples_per_s) if figures else None,
+                    "end-to-end samples/s": _number(figures.end_to_end_samples_per_s) if figures else None,
                 }
             )
     return pl.DataFrame(datasets), pl.DataFrame(evaluations)
-
-
-def _reasons(table_markdown: Any) -> str:
-    if not isinstance(table_markdown, str) or "|" not in table_markdown:
-        return "none"
-    rows = [line.strip("|").split("|") for line in table_markdown.splitlines()[2:]]
-    return ", ".join(f"{reason.strip()} x{count.strip()}" for reason, count in rows)
 
 
 def print_summary(report) -> None:
@@ -255,9 +275,14 @@ def print_summary(report) -> None:
     if datasets.height:
         print("\nDatasets (rows read, quarantined and why):\n")
         print(markdown_table(datasets).rstrip())
+        warnings = dataset_warnings(report)
+        if warnings:
+            print("\nDataset warnings:\n")
+            for warning in warnings:
+                print(textwrap.fill(warning, WRAP, initial_indent="- ", subsequent_indent="  "))
     if evaluations.height:
         print("\nPredictions (load time, generation throughput and end-to-end rate are measured apart):\n")
-        print(markdown_table(evaluations.drop("config")).rstrip())
+        print(markdown_table(evaluations).rstrip())
 
 
 def print_leaderboard() -> None:
@@ -268,8 +293,14 @@ def print_leaderboard() -> None:
     board = json.loads((folder / JSON_NAME).read_text(encoding="utf-8"))
     print()
     print(console_text(board))
-    print(f"\nHTML report: {folder / 'leaderboard.html'}")
-    print(f"Markdown:    {folder / 'leaderboard.md'}")
+    print_leaderboard_paths()
+
+
+def print_leaderboard_paths() -> None:
+    from vlm_pipelines.evaluation import default_paths
+
+    folder = default_paths().leaderboard
+    print(f"\nLeaderboard: {folder / 'leaderboard.html'} (Markdown: {folder / 'leaderboard.md'})")
 
 
 def runner_for(args: argparse.Namespace):
@@ -286,7 +317,7 @@ def refuse_local_overrides(args: argparse.Namespace) -> None:
     """A deployment evaluates its own registry entries: local overrides would silently not apply."""
     given = [option for option, value in (("--dataset", getattr(args, "dataset", None)),
              ("--model-param", getattr(args, "model_param", None)), ("--gen", getattr(args, "gen", None)),
-             ("--set", args.set)) if value]  # fmt: skip
+             ("--set", args.set), ("--encoding", getattr(args, "encoding", None))) if value]  # fmt: skip
     if given:
         raise UsageError(
             f"{given[0]} cannot be sent to a deployment, which evaluates its own registry entries; "
@@ -373,38 +404,49 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
-def model_entry(name: str, model_params: Sequence[str] = ()):
-    """The registry entry `name` (or an ad hoc one for a bare model id) with --model-param merged in."""
+def registry_entry(name: str):
+    """The registry entry `name`, or an ad hoc one for a bare model id."""
     from model_interface import UnknownModelError, get_spec
 
     from vlm_pipelines.model_registry import ad_hoc_model, load_model_registry
 
     registry = load_model_registry()
     if name in registry:
-        entry = registry[name]
-    else:
-        for error in registry.errors:
-            if error.name == name:
-                raise error
-        try:
-            get_spec(name)
-        except UnknownModelError as error:
-            raise UsageError(f"{error}; registry names: {', '.join(registry)}") from None
-        entry = ad_hoc_model(name)
-    entry = entry.with_params(parse_pairs(model_params, "--model-param"))
+        return registry[name]
+    for error in registry.errors:
+        if error.name == name:
+            raise error
+    try:
+        get_spec(name)
+    except UnknownModelError as error:
+        raise UsageError(f"{error}; registry names: {', '.join(registry)}") from None
+    return ad_hoc_model(name)
+
+
+def model_entry(name: str, model_params: Sequence[str] = ()):
+    """The registry entry `name` (or an ad hoc one for a bare model id) with --model-param merged in."""
+    from model_interface import get_spec
+
+    entry = registry_entry(name).with_params(parse_pairs(model_params, "--model-param"))
     get_spec(entry.model).validate_params(entry.params)  # bad params: one line, before anything runs
     return entry
 
 
 def resolve_model_entry(args: argparse.Namespace):
-    """The registry entry (or an ad hoc one for a bare model id) with --model-param and --gen merged in."""
-    return with_generation(model_entry(args.model, args.model_param), args.gen)
+    """The registry entry (or an ad hoc one for a bare model id) with --model-param and --gen merged in:
+    changed, it is an entry of its own (`vlm_pipelines.variants`), with its own name and results."""
+    from vlm_pipelines.variants import model_variant
+
+    changed = with_generation(model_entry(args.model, args.model_param), args.gen)
+    return model_variant(registry_entry(args.model), changed)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from vlm_pipelines.evaluation import default_paths, ensure_runnable, latest_result
+    from vlm_pipelines.evaluation import default_paths, ensure_runnable
+    from vlm_pipelines.evaluation.archive import load_result
     from vlm_pipelines.registry_files import RegistryError
     from vlm_pipelines.tasks import load_task_registry, task_for_dataset
+    from vlm_pipelines.variants import save_task
 
     if bool(args.task) == bool(args.dataset):
         raise UsageError("give exactly one of --task NAME or --dataset PATH")
@@ -423,17 +465,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not path.exists():
             raise UsageError(f"dataset path {path} does not exist")
         try:
-            task = task_for_dataset(path, metrics=args.metric or None)
+            task = save_task(task_for_dataset(path, metrics=args.metric or None, encoding=args.encoding))
         except ValueError as error:
             raise UsageError(str(error)) from None
-    task = set_task_fields(task, args.set)
+    # --encoding is `--set dataset.encoding=NAME` for a registry task (it already is in a --dataset task)
+    encoding = [f"dataset.encoding={args.encoding}"] if args.encoding and args.task else []
+    task = set_task_fields(task, [*args.set, *encoding])
     ensure_runnable(entry)
     print(f"vlmbench run: {entry.name} on {task.name}", flush=True)
     print_resolutions({entry.name: entry})
     report = run_plan(runner, {entry.name: entry}, {task.name: task}, args)
     if report.failures:
         return 1
-    print_result(latest_result(entry, task, default_paths()), task)
+    evaluated = next(step for step in report.steps if step.kind == "evaluate")
+    print_result(
+        load_result(default_paths().results, task.name, entry.name, evaluated.records["sample_metrics"]), task
+    )
+    print_leaderboard_paths()
     return 0
 
 
@@ -457,7 +505,8 @@ def print_result(result, task) -> None:
 
     scores = result.sample_metrics
     parsed = float(scores["parsed"].mean()) if scores.height else 0.0
-    print(f"\n{result.model_name} on {task.name}: {scores.height} samples, parse rate {parsed:.1%}\n")
+    print(f"\n{result.model_name} on {task.name}: {result.record.sample_set.label}, parse rate {parsed:.1%}")
+    print(f"result {result.record.result_id}: {result.folder}\n")
     print(markdown_table(group_scores(scores, list(task.metrics), by=[])).rstrip())
     for column in task.group_by:
         if column in scores.columns:
@@ -631,6 +680,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--metric", action="append", help="metrics for --dataset (default: anls, exact_match, cer)"
+    )
+    run.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="text encoding of the dataset's annotation files, e.g. cp1251 (default: detected)",
     )
     run.add_argument("--max-samples", type=int, default=None, help="at most this many samples")
     run.add_argument(

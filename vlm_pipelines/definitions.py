@@ -16,7 +16,7 @@ from vlm_pipelines.defs.automation import automation_definitions
 from vlm_pipelines.defs.evaluation import evaluate_job, evaluation_definitions, inference_job
 from vlm_pipelines.defs.knowledge import knowledge_definitions
 from vlm_pipelines.defs.leaderboard import leaderboard_definitions
-from vlm_pipelines.defs.resources import EvaluationSettings
+from vlm_pipelines.defs.resources import EvaluationSettings, RecordIOManager
 from vlm_pipelines.model_registry import EvaluatedModel, load_model_registry
 
 
@@ -42,6 +42,7 @@ def build_definitions(
         tasks = load_task_registry()
         registry_problems(tasks)
     models, tasks = dict(models), dict(tasks)
+    evaluation = evaluation or EvaluationSettings()
     # The areas are factories over the registries: their partitions are the registries' entries.
     return dg.Definitions.merge(
         evaluation_definitions(models, tasks),
@@ -49,7 +50,8 @@ def build_definitions(
         knowledge_definitions(),
         automation_definitions(inference_job if settings.split_inference() else evaluate_job, models, tasks),
         dg.Definitions(
-            resources={"evaluation": evaluation or EvaluationSettings()}, loggers=dict(loggers or {})
+            resources={"evaluation": evaluation, "records": RecordIOManager(evaluation=evaluation)},
+            loggers=dict(loggers or {}),
         ),
     )
 

@@ -7,7 +7,6 @@ in flight, and a re-run recomputes exactly what changed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -22,33 +21,9 @@ import numpy as np
 import polars as pl
 from model_interface import GenerationConfig, GenerationRequest, VisionLanguageModel
 
+from vlm_pipelines.evaluation.identity import KEY_COLUMNS, PredictionKey
+from vlm_pipelines.evaluation.records import per_second
 from vlm_pipelines.schemas import PREDICTION_POLARS_SCHEMA
-
-KEY_COLUMNS = ("model_id", "package_version", "params_hash", "prompt_hash", "config_hash")
-
-
-def params_hash(params: dict[str, Any], resolved: dict[str, str] | None = None) -> str:
-    """16 hex chars over the entry's params and what their `auto` settings resolved to here (OCR engine,
-    dtype, device, ...): installing Tesseract, say, gives another hash, so nothing stale is reused."""
-    payload = json.dumps(
-        {"params": params, "resolved": dict(resolved or {})},
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class PredictionKey:
-    model_id: str
-    package_version: str
-    params_hash: str
-    prompt_hash: str
-    config_hash: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name in KEY_COLUMNS}
 
 
 class PredictionStore:
@@ -109,11 +84,6 @@ class Progress:
     def describe(self) -> str:
         eta = "?" if self.eta_s is None else f"{self.eta_s:.0f}s"
         return f"{self.done}/{self.total} samples, {self.samples_per_s:.2f} samples/s, ETA {eta}"
-
-
-def per_second(count: int, seconds: float) -> float:
-    """A rate that is 0, not a division error, when nothing was done or no time passed."""
-    return count / seconds if seconds > 0 and count else 0.0
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,13 @@ from typing import Any
 from model_interface import GenerationConfig
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vlm_pipelines.registry_files import Registry, RegistryError, load_registry, validate_entry
+from vlm_pipelines.registry_files import (
+    Registry,
+    RegistryError,
+    join_generated,
+    load_registry,
+    validate_entry,
+)
 
 PARTITION_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 GENERATION_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "stop")
@@ -118,8 +124,20 @@ def parse_model_entry(raw: Any, source: str) -> EvaluatedModel:
 
 
 def load_model_registry(folder: Path | None = None) -> Registry[EvaluatedModel]:
-    """Every entry of `<registry dir>/models/*.yaml` by name; broken entries are listed in `.errors`."""
-    return load_registry("models", "model", parse_model_entry, folder)
+    """Every entry of `<registry dir>/models/*.yaml` (or of `folder`) by name, plus, by default, the entries
+    made on the command line (`<data dir>/models/`); broken entries are listed in `.errors`."""
+    registry = load_registry("models", "model", parse_model_entry, folder)
+    generated = generated_models_dir()
+    if folder is None and generated.is_dir():
+        join_generated(registry, load_registry("models", "model", parse_model_entry, generated))
+    return registry
+
+
+def generated_models_dir() -> Path:
+    """Where model entries made on the command line (--model-param, --gen) are written."""
+    from vlm_pipelines import settings
+
+    return settings.data_dir() / "models"
 
 
 def ad_hoc_model(model_id: str, params: dict[str, Any] | None = None, **settings_: Any) -> EvaluatedModel:

@@ -245,3 +245,24 @@ def load_registry(
             registry.entries[name] = entry
             registry.sources[name] = source
     return registry
+
+
+def join_generated(registry: Registry, generated: Registry) -> Registry:
+    """Adds the entries of a generated folder (`<data dir>/tasks/`, `<data dir>/models/`) to `registry`; a
+    generated entry never replaces a registry one (that is listed in `.errors`)."""
+    if not generated.folder.is_dir():
+        return registry
+    registry.errors.extend(generated.errors)
+    for name, entry in generated.items():
+        if name in registry.entries:
+            registry.errors.append(
+                RegistryError(
+                    f"{generated.sources[name]}: generated {registry.kind} {name!r} is also defined in "
+                    f"{registry.sources[name]}; the registry's entry is used (rename the generated one)",
+                    source=generated.sources[name],
+                )
+            )
+            continue
+        registry.entries[name] = entry
+        registry.sources[name] = generated.sources[name]
+    return registry

@@ -111,8 +111,10 @@ def dataset_hash(samples: pl.DataFrame) -> str:
 @dataclass(frozen=True)
 class ReadResult:
     """What a reader returns: accepted samples, refused rows, the format and path read, how many input
-    records it saw (rows, lines, fields: `samples + quarantine == records` before any selection) and the
-    text encoding it decoded, when the format is text."""
+    records it saw (rows, lines, fields: `samples + quarantine == records` before any selection), the
+    empty rows it skipped (blank lines, Excel's `;;;;;;;`: not records), the text encoding it decoded
+    and how sure the detection was (1.0 when given or UTF-8), when the format is text, and warnings for
+    the dataset record (a low-confidence encoding guess, NUL characters removed)."""
 
     samples: pl.DataFrame
     quarantine: pl.DataFrame
@@ -120,6 +122,9 @@ class ReadResult:
     source: Path
     records: int = 0
     encoding: str | None = None
+    encoding_confidence: float | None = None
+    skipped_rows: int = 0
+    warnings: tuple[str, ...] = ()
 
     @property
     def dataset_hash(self) -> str:
@@ -178,7 +183,9 @@ class Provenance:
     config_hash: str
     params_hash: str
     resolved_config: str = "{}"  # JSON: what the model's `auto` settings resolved to (OCR engine, dtype...)
-    limitations: str = ""  # what the model cannot do here ("reads no Cyrillic"), " | "-separated
+    limitations: str = ""  # for people reading the table; the ResultRecord holds them as a list
+    result_id: str = ""  # the archived result these rows belong to (evaluation.identity)
+    sample_set: str = ""  # the key of the exact sample set scored
 
 
 # Per-sample scores: the sample's columns, the answer as scored, and every provenance field; the metric

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from vlm_pipelines.answers import extract_answer, sample_choices
+from vlm_pipelines.answers import extract_answer, read_order_items, sample_choices
 from vlm_pipelines.metrics import get_metric
 from vlm_pipelines.postprocess import postprocess
 from vlm_pipelines.schemas import Provenance
@@ -33,15 +33,24 @@ def metadata_columns(samples: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 def _read_answers(joined: pl.DataFrame, task: TaskConfig) -> tuple[list[str], list[bool]]:
     """Each answer post-processed and read as the task's answer type: (answer to score, parsed)."""
     answers, parsed = [], []
-    for row in joined.select("text", "field_name", "metadata", "image_paths", "failed").iter_rows(named=True):
+    columns = ("text", "field_name", "metadata", "image_paths", "failed", "answers")
+    for row in joined.select(*columns).iter_rows(named=True):
         text = (
             postprocess(row["text"], list(task.postprocess), field_name=row["field_name"])
             if row["text"]
             else ""
         )
         labels, options = sample_choices(json.loads(row["metadata"] or "{}"), task.labels)
+        reference = (
+            read_order_items(row["answers"][0]) if task.answer_type == "order" and row["answers"] else None
+        )
         extracted = extract_answer(
-            task.answer_type, text, labels=labels, options=options, n_items=len(row["image_paths"])
+            task.answer_type,
+            text,
+            labels=labels,
+            options=options,
+            n_items=len(row["image_paths"]),
+            reference_pages=reference or (),
         )
         answers.append(extracted.text)
         parsed.append(extracted.parsed and not row["failed"])

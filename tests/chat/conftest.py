@@ -46,7 +46,7 @@ def chat_environment(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
 def seed_site(data_dir: Path) -> tuple[int, int]:
     """The handbook knowledge base (public) and alice's private one, and an assistant for each."""
     from ui.service import create_knowledge_base, ingest, seed_demo
-    from ui.store import Store
+    from vlm_pipelines.chat.store import Store
 
     store = Store(Store.default_url(data_dir))
     seed_demo(store, data_dir, ingest_now=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ui.engine import attribute_citations, focus, format_context, render_prompt, window_history
-from ui.store import DEFAULT_TEMPLATE
+from vlm_pipelines.chat.store import DEFAULT_TEMPLATE
 
 SOURCES = [
     {"n": 1, "document": "a.pdf", "page": 2, "text": "The warranty period of the pump is 36 months."},

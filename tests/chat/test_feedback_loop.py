@@ -28,7 +28,7 @@ def test_rated_answers_become_a_task_that_vlmbench_evaluates(
     import dagster as dg
 
     from ui.engine import ChatEngine
-    from ui.store import Store
+    from vlm_pipelines.chat.store import Store
 
     data_dir = chat_environment(monkeypatch, tmp_path)
     handbook, _ = seed_site(data_dir)

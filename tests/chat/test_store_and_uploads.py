@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 
 from tests.chat import documents as docs
-from ui.store import AccessError, Store, StoreError, check_password, hash_password, template_problems
 from ui.uploads import MAX_UPLOAD_BYTES, UploadError, save_upload
+from vlm_pipelines.chat.store import (
+    AccessError,
+    Store,
+    StoreError,
+    check_password,
+    hash_password,
+    template_problems,
+)
 
 
 @pytest.fixture

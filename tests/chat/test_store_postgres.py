@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ui.store import AccessError, Store
+from vlm_pipelines.chat.store import AccessError, Store
 
 
 @pytest.mark.requires("postgres")

@@ -7,7 +7,7 @@ import pytest
 from vlm_pipelines.metrics import Metric, UnknownMetricError, get_metric, list_metrics
 
 REQUIRED = {
-    "anls", "vqa_accuracy", "relaxed_accuracy", "ocrbench", "exact_match", "cer", "wer", "bleu",
+    "anls", "vqa_accuracy", "relaxed_accuracy", "ocrbench", "ocrbench_formula", "exact_match", "cer", "wer", "bleu",
     "json_valid", "json_field_precision", "json_field_recall", "json_field_f1",
     "classification_accuracy", "kendall_tau", "spearman_rho", "positional_accuracy",
     "token_f1", "citation_match",
@@ -61,6 +61,7 @@ COLUMNS = {
     "vqa_accuracy": (["5.", "two"], [["5"], ["2"] * 10]),
     "relaxed_accuracy": (["12.5%", "104"], [["12.5"], ["100"]]),
     "ocrbench": (["it says CENTRE", "x"], [["centre"], ["y"]]),
+    "ocrbench_formula": (["x ^ { 2 } + 1", "X^{2}"], [["x^{2}+1"], ["x^{2}"]]),
     "exact_match": ([" Hello  World", "a"], [["hello world"], ["b"]]),
     "cer": (["helo", ""], [["hello"], ["abc"]]),
     "wer": (["a b", "a"], [["a c"], ["a"]]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,16 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_MINI = REPO_ROOT / "data" / "vlmhyperbench_sample" / "demo_mini"
+
+
+def demo_mini_copy(folder: Path, extra_rows: list[str] = ()) -> Path:
+    """A copy of the demo_mini dataset folder (VLMHyperBench CSV), with `extra_rows` appended."""
+    shutil.copytree(DEMO_MINI, folder, ignore=shutil.ignore_patterns("prompt_collections", "annotation_*"))
+    if extra_rows:
+        with (folder / "annotation.csv").open("a", encoding="utf-8") as handle:
+            handle.write("\n".join(extra_rows) + "\n")
+    return folder
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:

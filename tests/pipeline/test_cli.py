@@ -88,7 +88,7 @@ def test_demo_end_to_end_on_a_small_sample(project_env, capsys) -> None:
     assert code == 0, stdout + stderr
     data_dir = Path(project_env["VLMBENCH_DATA_DIR"])
     html = data_dir / "reports" / "leaderboard" / "leaderboard.html"
-    assert f"HTML report: {html}" in stdout
+    assert f"Leaderboard: {html}" in stdout
     assert html.stat().st_size > 0
     board = (data_dir / "reports" / "leaderboard" / "leaderboard.md").read_text()
     for model in ("ocr-rules", "ocr-smollm2", "tiny-qwen2.5-vl"):

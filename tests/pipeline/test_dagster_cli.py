@@ -47,7 +47,7 @@ def test_dagster_job_execute_runs_one_partition_from_a_fresh_home(project_env) -
     assert evaluate.returncode == 0, evaluate.stdout[-3000:] + evaluate.stderr[-3000:]
     assert "RUN_SUCCESS" in evaluate.stdout + evaluate.stderr
     assert (data_dir / "reports" / TASK / MODEL / "report.html").exists()
-    assert list((data_dir / "results" / TASK / MODEL).glob("*/*/sample_metrics.parquet"))
+    assert list((data_dir / "results" / TASK / MODEL).glob("*/sample_metrics.parquet"))
     # The runs are in the instance under DAGSTER_HOME.
     assert list((Path(project_env["DAGSTER_HOME"]) / "storage").iterdir())
 

@@ -29,11 +29,15 @@ def test_definitions_hold_every_asset_check_job_sensor_and_schedule() -> None:
         "knowledge_base_index",
         "retrieval_quality",
         "chat_feedback_tasks",
+        "task_definition",
+        "model_definition",
     }
     checks = {key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {
         "dataset:schema",
         "dataset:quarantine_share",
+        "dataset:order_references",
+        "dataset:conflicting_duplicates",
         "predictions:schema",
         "predictions:coverage",
         "sample_metrics:schema",
@@ -45,6 +49,8 @@ def test_definitions_hold_every_asset_check_job_sensor_and_schedule() -> None:
     assert index.partitions_def.name == "knowledge_base"
     assert defs.resolve_sensor_def("model_release_sensor").default_status == dg.DefaultSensorStatus.STOPPED
     assert defs.resolve_schedule_def("weekly_reevaluation").default_status == dg.DefaultScheduleStatus.STOPPED
+    for running in ("definitions_changed", "leaderboard_after_evaluation"):  # on in `vlmbench dev` too
+        assert defs.resolve_sensor_def(running).default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_partitions_are_every_registered_model_times_every_task() -> None:

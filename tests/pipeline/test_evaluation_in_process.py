@@ -11,7 +11,7 @@ import pytest
 from vlm_pipelines.definitions import build_definitions
 from vlm_pipelines.defs.partitions import evaluation_partition_key
 from vlm_pipelines.defs.resources import EvaluationSettings
-from vlm_pipelines.evaluation import EvaluationPaths, load_dataset, load_predictions
+from vlm_pipelines.evaluation import EvaluationPaths, load_dataset, load_predictions, select
 from vlm_pipelines.metrics import get_metric
 from vlm_pipelines.model_registry import load_model_registry
 from vlm_pipelines.postprocess import postprocess
@@ -61,6 +61,8 @@ def test_every_asset_materializes_and_every_check_passes(evaluated) -> None:
     assert checks == {
         ("dataset", "schema"): True,
         ("dataset", "quarantine_share"): True,
+        ("dataset", "order_references"): True,
+        ("dataset", "conflicting_duplicates"): True,
         ("predictions", "schema"): True,
         ("predictions", "coverage"): True,
         ("sample_metrics", "schema"): True,
@@ -69,9 +71,10 @@ def test_every_asset_materializes_and_every_check_passes(evaluated) -> None:
 
 def test_scores_equal_the_metrics_recomputed_from_the_stored_answers(evaluated) -> None:
     paths, entry, task = evaluated["paths"], evaluated["entry"], evaluated["task"]
-    samples = load_dataset(task, paths)
+    assert load_dataset(task, paths).height == 62  # the stored dataset is whole; the run selected 24
+    samples = select(task, paths, 24)[1]
     predictions = load_predictions(entry, task, paths)
-    scores = pl.read_parquet(next((paths.results / TASK / MODEL).glob("*/*/sample_metrics.parquet")))
+    scores = pl.read_parquet(next((paths.results / TASK / MODEL).glob("*/sample_metrics.parquet")))
     assert scores.height == samples.height == predictions.height == 24
 
     joined = samples.join(predictions.select("sample_id", "text"), on="sample_id").join(

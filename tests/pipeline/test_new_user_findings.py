@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,26 +17,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import SAMPLE_DATA
-from tests.pipeline.conftest import REPO_ROOT, run_cli
+from tests.pipeline.conftest import DEMO_MINI, REPO_ROOT, demo_mini_copy, run_cli
 from tests.pipeline.conftest import run_vlmbench as main
 from vlm_pipelines import cli
 
 VENV_BIN = str(Path(sys.executable).parent)
-DEMO_MINI = SAMPLE_DATA / "demo_mini"
 
 
 def without_tesseract(env: dict[str, str]) -> dict[str, str]:
     """The environment of a fresh machine: a PATH that holds the venv's commands and no Tesseract."""
     return {**env, "PATH": VENV_BIN}
-
-
-def demo_mini_copy(folder: Path, extra_rows: list[str] = ()) -> Path:
-    shutil.copytree(DEMO_MINI, folder, ignore=shutil.ignore_patterns("prompt_collections", "annotation_*"))
-    if extra_rows:
-        with (folder / "annotation.csv").open("a", encoding="utf-8") as handle:
-            handle.write("\n".join(extra_rows) + "\n")
-    return folder
 
 
 def missing_image_rows(count: int) -> list[str]:
@@ -72,7 +63,7 @@ def test_installing_tesseract_recomputes_instead_of_reusing(project_env, capsys,
     assert code == 0 and "ocr_engine tesseract" in out
     assert "4 computed, 0 reused" in out
     results = Path(project_env["VLMBENCH_DATA_DIR"]) / "results" / "synth_vqa_ru" / "ocr-rules"
-    folders = sorted(path.parent for path in results.glob("*/*/sample_metrics.parquet"))
+    folders = sorted(path.parent for path in results.glob("*/sample_metrics.parquet"))
     assert len(folders) == 2, "the two engines' results must not overwrite each other"
     engines = {
         json.loads(pl.read_parquet(f / "sample_metrics.parquet")["resolved_config"][0])["ocr_engine"]
@@ -109,7 +100,12 @@ def test_an_empty_dataset_fails_its_task_only_and_never_breaks_the_leaderboard(
     board = json.loads(
         (Path(project_env["VLMBENCH_DATA_DIR"]) / "reports" / "leaderboard" / "leaderboard.json").read_text()
     )
-    assert [section["task"] for section in board["sections"]] == ["synth_vqa_en"]
+    # Issue 14: the failed task is shown as failed (not ranked) from its first run on, with the reason.
+    sections = {section["task"]: section for section in board["sections"]}
+    (empty_task,) = [name for name in sections if name.startswith("empty-")]
+    assert sorted(sections) == sorted([empty_task, "synth_vqa_en"])
+    assert "has no usable rows" in sections[empty_task]["failed"] and not sections[empty_task]["rows"]
+    assert [row["n"] for row in sections["synth_vqa_en"]["rows"]] == [3]
 
 
 @pytest.mark.requires("tesseract")
@@ -214,7 +210,8 @@ def test_set_makes_a_synthetic_task_larger(project_env, capsys) -> None:
         capsys,
     )
     assert code == 0, out + err
-    assert "| synth_classification_en | ok | 15 | 15 | 0 | none |" in out
+    # Issue 14: the changed task is a task of its own; synth_classification_en keeps its own dataset.
+    assert re.search(r"\| synth_classification_en-[0-9a-f]{8} \| ok \| 15 \| 15 \| 0 \| none \|", out), out
 
 
 def test_ctrl_c_stops_the_whole_command_with_130_and_a_rerun_resumes(project_env, capsys) -> None:

@@ -110,14 +110,18 @@ def test_a_release_of_a_package_a_model_uses_re_evaluates_that_model_too(release
 
 
 def test_the_versions_of_the_packages_a_model_uses_are_part_of_its_key() -> None:
-    from types import SimpleNamespace
+    from vlm_pipelines.evaluation.identity import ModelIdentity
 
-    from vlm_pipelines.identity import identity_settings
-    from vlm_pipelines.inference import params_hash
+    def identity(hf_version: str, versions: dict | None = None) -> ModelIdentity:
+        return ModelIdentity(
+            name="ocr-smollm2",
+            model_id="ocr-smollm2",
+            package="model-ocr",
+            package_version="0.1.0",
+            package_versions=versions or {"model-ocr": "0.1.0", "model-hf": hf_version},
+            params={},
+            resolved={"ocr_engine": "tesseract"},
+        )
 
-    def key(hf_version: str) -> str:
-        spec = SimpleNamespace(package="model-ocr", versions={"model-ocr": "0.1.0", "model-hf": hf_version})
-        return params_hash({}, identity_settings(spec, {"ocr_engine": "tesseract"}))
-
-    assert key("0.1.0") != key("0.2.0")
-    assert identity_settings(SimpleNamespace(package="model-ocr", versions={"model-ocr": "1"}), {}) == {}
+    assert identity("0.1.0").params_hash != identity("0.2.0").params_hash
+    assert identity("", {"model-ocr": "1"}).identity_settings == {"ocr_engine": "tesseract"}

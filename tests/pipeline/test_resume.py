@@ -29,7 +29,7 @@ def sample_ids(files: list[Path]) -> list[str]:
 
 
 def scores(data_dir: Path) -> pl.DataFrame:
-    path = next((data_dir / "results" / TASK / MODEL).glob("*/*/sample_metrics.parquet"))
+    path = next((data_dir / "results" / TASK / MODEL).glob("*/sample_metrics.parquet"))
     return pl.read_parquet(path).select("sample_id", *METRICS).sort("sample_id")
 
 

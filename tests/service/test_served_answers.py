@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -57,7 +58,13 @@ def _registry(folder: Path) -> Path:
 
 
 def _answers(data_dir: Path, model_name: str) -> dict[str, str]:
-    files = sorted((data_dir / "predictions" / model_name / TASK).glob("*.parquet"))
+    # `--model-param` makes an entry of its own, `<model>-<8 hex>`
+    (folder,) = [
+        path
+        for path in (data_dir / "predictions").iterdir()
+        if re.fullmatch(rf"{model_name}(-[0-9a-f]{{8}})?", path.name)
+    ]
+    files = sorted((folder / TASK).glob("*.parquet"))
     table = pl.concat([pl.read_parquet(file) for file in files])
     assert table["error"].null_count() == table.height, table["error"].to_list()
     return dict(zip(table["sample_id"], table["text"], strict=True))

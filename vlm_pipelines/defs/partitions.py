@@ -16,11 +16,15 @@ def task_partitions(task_names: Iterable[str]) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(sorted(task_names))
 
 
+def model_partitions(model_names: Iterable[str]) -> dg.StaticPartitionsDefinition:
+    return dg.StaticPartitionsDefinition(sorted(model_names))
+
+
 def evaluation_partitions(
     model_names: Iterable[str], task_names: Iterable[str]
 ) -> dg.MultiPartitionsDefinition:
     return dg.MultiPartitionsDefinition(
-        {"model": dg.StaticPartitionsDefinition(sorted(model_names)), "task": task_partitions(task_names)}
+        {"model": model_partitions(model_names), "task": task_partitions(task_names)}
     )
 
 

@@ -70,6 +70,7 @@ class StepOutcome:
     model: str = ""
     task: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)  # the materializations' metadata values
+    records: dict[str, str] = field(default_factory=dict)  # asset -> id of the record it made
 
 
 @dataclass
@@ -235,6 +236,8 @@ def _check_failures(result) -> list[str]:
 
 def outcome_of(kind: str, label: str, result, started: float, **names: str) -> StepOutcome:
     """A StepOutcome from an execute_in_process result; KeyboardInterrupt if the run was interrupted."""
+    from vlm_pipelines.defs.evaluation.metadata import RECORD_ID_KEYS
+
     errors = _step_errors(result)
     if any(error.cls_name in INTERRUPTED_ERRORS for error in errors):
         raise KeyboardInterrupt
@@ -244,6 +247,7 @@ def outcome_of(kind: str, label: str, result, started: float, **names: str) -> S
         message = (
             checks[0] if checks else (_root_cause(errors[0]) if errors else "failed (see `vlmbench dev`)")
         )
+    metadata = _materialized_metadata(result)
     return StepOutcome(
         kind=kind,
         label=label,
@@ -251,7 +255,12 @@ def outcome_of(kind: str, label: str, result, started: float, **names: str) -> S
         seconds=time.perf_counter() - started,
         run_id=result.run_id,
         message=message,
-        metadata=_materialized_metadata(result),
+        metadata=metadata,
+        records={
+            asset: metadata[f"{asset}.{key}"]
+            for asset, key in RECORD_ID_KEYS.items()
+            if f"{asset}.{key}" in metadata
+        },
         **names,
     )
 
@@ -325,14 +334,19 @@ class InProcessRunner:
         import dagster as dg
 
         from vlm_pipelines.definitions import build_definitions
+        from vlm_pipelines.defs.evaluation.versions import report_versions
         from vlm_pipelines.defs.partitions import evaluation_partition_key
         from vlm_pipelines.defs.resources import EvaluationSettings
+        from vlm_pipelines.model_registry import load_model_registry
+        from vlm_pipelines.tasks import load_task_registry
 
         prepare_dagster_home()
         self.start_loading(plan.models)
+        # The definitions the Dagster UI loads (the registries, with the entries made on the command line),
+        # so every partition run here can be seen and re-run there.
         defs = build_definitions(
-            dict(plan.models),
-            dict(plan.tasks),
+            {**load_model_registry(), **plan.models},
+            {**load_task_registry(), **plan.tasks},
             EvaluationSettings(max_samples=plan.max_samples, batch_size=plan.batch_size),
             loggers={"console": _console_logger()},
         )
@@ -359,6 +373,7 @@ class InProcessRunner:
             return outcome_of(step.kind, step.label, result, started, model=step.model, task=step.task)
 
         with interrupts_at_safe_points() as check, dg.DagsterInstance.get() as instance:
+            report_versions(instance, plan.models, plan.tasks)  # marks stale what changed, for the UI
             for run_id in release_runs_of_dead_processes(instance):
                 print(
                     f"note: run {run_id[:8]} was interrupted (its process is gone); marked failed", flush=True

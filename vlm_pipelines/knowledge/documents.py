@@ -237,10 +237,11 @@ def latin_lookalikes_in_latin_lines(line: str) -> str:
 
 def ocr_text(image) -> str:
     """The text model-ocr's engine reads on a page image (Tesseract rus+eng when installed, else RapidOCR)."""
+    from model_interface import to_rgb
     from model_ocr.engines import reading_order
 
     engine = _ocr_engine()
-    lines = reading_order(engine.read(image.convert("RGB")))
+    lines = reading_order(engine.read(to_rgb(image)))
     return "\n".join(latin_lookalikes_in_latin_lines(line.text) for line in lines)
 
 
@@ -318,10 +319,13 @@ def read_sections(path: Path) -> tuple[str, list[Section]]:
     elif kind == "text":
         sections = _paragraph_sections(read_text_file(data), None)
     else:
-        from PIL import Image
+        from model_interface import load_pages
 
-        with Image.open(path) as image:
-            sections = _paragraph_sections(ocr_text(image), 1, ocr=True)
+        sections = [  # each page of a multi-page scan (TIFF) is a page of the document
+            section
+            for number, page in enumerate(load_pages(path), start=1)
+            for section in _paragraph_sections(ocr_text(page), number, ocr=True)
+        ]
     if not any(section.text for section in sections):
         raise DocumentError("no text found (an empty document, or a scan OCR could not read)")
     return kind, sections

@@ -1,8 +1,12 @@
 """OCRBench's scoring rule: a prediction is correct when it *contains* any reference.
 
+Reference: OCRBench's official evaluation (github.com/Yuliang-Liu/MultimodalOCR, `OCRBench/scripts`), the
+same in VLMEvalKit (`vlmeval/dataset/utils/ocrbench.py`) and lmms-eval (`lmms_eval/tasks/ocrbench/utils.py`).
 Both strings are lowercased, stripped, and newlines become spaces, then the test is a substring test.
-For the handwritten-formula subset (HME100k) OCRBench uses another variant: spaces and newlines are
-removed and case is kept; call ``ocrbench(..., formula=True)`` for it.
+For the "Handwritten Mathematical Expression Recognition" category (HME100k) OCRBench uses another rule:
+spaces and newlines are removed and case is kept. A task selects it by naming the metric
+``ocrbench_formula`` instead of ``ocrbench`` (``ocrbench(..., formula=True)`` in code); a dataset that
+mixes categories is split into two tasks, one per rule.
 
 As in OCRBench, an empty reference is contained in every prediction, so it always scores 1.
 """
@@ -10,6 +14,7 @@ As in OCRBench, an empty reference is contained in every prediction, so it alway
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from vlm_pipelines.metrics.registry import Metric, as_reference_list
 
@@ -34,5 +39,12 @@ OCRBENCH = Metric(
     description="OCRBench: 1 if any reference (lowercased, stripped) is a substring of the prediction.",
     higher_is_better=True,
     score_fn=ocrbench,
+    worst_value=0.0,
+)
+OCRBENCH_FORMULA = Metric(
+    name="ocrbench_formula",
+    description="OCRBench's handwritten-formula rule: 1 if any reference, spaces removed, is in the prediction.",
+    higher_is_better=True,
+    score_fn=partial(ocrbench, formula=True),
     worst_value=0.0,
 )

@@ -83,11 +83,24 @@ def detect_format(path: Path) -> str:
     raise ValueError(f"cannot tell the dataset format of file {path}; {_FORMAT_HELP}")
 
 
-def read_dataset(path: Path, format: str | None = None, image_cache_dir: Path | None = None) -> ReadResult:
+# Formats stored as text, whose encoding a task may give (`dataset.encoding`) instead of detecting it.
+TEXT_FORMATS: tuple[str, ...] = ("vlmhyperbench_csv", "json_fields", "vlmevalkit_tsv", "jsonl_manifest")
+
+
+def read_dataset(
+    path: Path,
+    format: str | None = None,
+    image_cache_dir: Path | None = None,
+    *,
+    pages: str = "all",
+    encoding: str | None = None,
+) -> ReadResult:
     """Reads the dataset at `path` (format detected when not given) into a `ReadResult`.
 
-    `image_cache_dir` receives images decoded from embedded bytes (TSV, Parquet); by default a `.images`
-    folder next to the file.
+    `image_cache_dir` receives images decoded from embedded bytes (TSV, Parquet) and the pages of
+    multi-page images; by default a `.images` folder next to the file. `pages` is "all" (a multi-page
+    image becomes several pages of its sample) or "first" (its first page only). `encoding` (a text
+    format's) overrides detection; None detects it.
     """
     path = Path(path)
     name = format if format is not None else detect_format(path)
@@ -95,7 +108,13 @@ def read_dataset(path: Path, format: str | None = None, image_cache_dir: Path | 
         raise ValueError(f"unknown dataset format {name!r} for {path}; {_FORMAT_HELP}")
     if not path.exists():
         raise FileNotFoundError(f"dataset path does not exist: {path}")
-    return _module(name).read(path, image_cache_dir)
+    if encoding is None:
+        return _module(name).read(path, image_cache_dir, pages=pages)
+    if name not in TEXT_FORMATS:
+        raise ValueError(
+            f"{path}: format {name} is not text, so an encoding ({encoding!r}) does not apply to it"
+        )
+    return _module(name).read(path, image_cache_dir, pages=pages, encoding=encoding)
 
 
-__all__ = ["READERS", "READER_MODULES", "SUPPORTED_FORMATS", "detect_format", "read_dataset"]
+__all__ = ["READERS", "READER_MODULES", "SUPPORTED_FORMATS", "TEXT_FORMATS", "detect_format", "read_dataset"]

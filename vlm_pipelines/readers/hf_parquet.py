@@ -19,6 +19,7 @@ from vlm_pipelines.readers.normalize import (
     EmbeddedImage,
     ImageRef,
     LocalImage,
+    PagesMode,
     RowDraft,
     RowRejected,
     SampleAssembler,
@@ -117,7 +118,7 @@ def _text(row: dict[str, Any], *columns: str) -> str:
     return ""
 
 
-def read(path: Path, image_cache_dir: Path | None = None) -> ReadResult:
+def read(path: Path, image_cache_dir: Path | None = None, *, pages: PagesMode = "all") -> ReadResult:
     """Reads the Parquet file at `path`; image bytes go to `image_cache_dir` (default `<folder>/.images`)."""
     import pyarrow.parquet as pq  # lazy: only Parquet reads pay for importing pyarrow
 
@@ -137,7 +138,7 @@ def read(path: Path, image_cache_dir: Path | None = None) -> ReadResult:
         raise ValueError(f"{path}: missing column(s) {missing}; found {columns}")
 
     cache_dir = image_cache_dir if image_cache_dir is not None else path.parent / DEFAULT_CACHE_FOLDER
-    assembler = SampleAssembler(path.parent, cache_dir)
+    assembler = SampleAssembler(path.parent, cache_dir, pages)
     row_number = 0
     for batch in parquet.iter_batches(batch_size=_BATCH_ROWS):
         for row in batch.to_pylist():

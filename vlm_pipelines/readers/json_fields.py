@@ -14,11 +14,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from vlm_pipelines.readers.delimited import TextFile, read_text, with_text_notes
 from vlm_pipelines.readers.normalize import (
     DEFAULT_SPLIT,
     REASON_IMAGE_NOT_FOUND,
     REASON_MALFORMED,
     LocalImage,
+    PagesMode,
     RowDraft,
     SampleAssembler,
 )
@@ -64,18 +66,45 @@ def _answer(entry: Any) -> tuple[list[str], dict[str, Any]]:
     return answers, {key: item for key, item in entry.items() if key != "value"}
 
 
-def read(path: Path, image_cache_dir: Path | None = None, *, doc_type: str | None = None) -> ReadResult:
-    """Reads the dataset folder `path`. `doc_type` defaults to the folder name (see doc_type_from_folder)."""
+def _file_encodings(decoded: list[TextFile]) -> TextFile:
+    """What the JSON files' decoding found, as one TextFile (no text): their encoding(s), the lowest
+    confidence, every warning."""
+    names = sorted({item.encoding for item in decoded})
+    return TextFile(
+        "",
+        ", ".join(names) if names else "utf-8",
+        min((item.confidence for item in decoded), default=1.0),
+        tuple(warning for item in decoded for warning in item.warnings),
+    )
+
+
+def read(
+    path: Path,
+    image_cache_dir: Path | None = None,
+    *,
+    doc_type: str | None = None,
+    pages: PagesMode = "all",
+    encoding: str | None = None,
+) -> ReadResult:
+    """Reads the dataset folder `path`. `doc_type` defaults to the folder name (see doc_type_from_folder).
+    Each JSON file is decoded as `encoding`, or as detected (UTF-8, a Cyrillic code page, ...)."""
     root = path
     json_dir = root / JSON_FOLDER
     if not json_dir.is_dir():
         raise ValueError(f"{root}: no '{JSON_FOLDER}/' folder, so this is not a json_fields dataset")
     doc_type = doc_type if doc_type is not None else doc_type_from_folder(root)
     images = _images_by_stem(root / IMAGE_FOLDER)
-    assembler = SampleAssembler(root)
+    assembler = SampleAssembler(root, image_cache_dir, pages)
+    decoded: list[TextFile] = []
     for json_path in sorted(json_dir.glob("*.json"), key=_natural_key):
         relative = f"{JSON_FOLDER}/{json_path.name}"
-        text = json_path.read_text(encoding="utf-8-sig", errors="replace")
+        try:
+            file = read_text(json_path, encoding)
+        except ValueError as error:
+            assembler.reject(relative, REASON_MALFORMED, {"file": relative}, str(error))
+            continue
+        decoded.append(file)
+        text = file.text
         try:
             document = json.loads(text)
         except ValueError as error:
@@ -118,4 +147,4 @@ def read(path: Path, image_cache_dir: Path | None = None, *, doc_type: str | Non
                         metadata={**document_metadata, **field_metadata},
                     )
                 )
-    return assembler.result(FORMAT, root)
+    return with_text_notes(assembler.result(FORMAT, root), _file_encodings(decoded))

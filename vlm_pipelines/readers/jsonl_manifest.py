@@ -14,11 +14,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vlm_pipelines.readers.delimited import physical_lines, read_text
+from vlm_pipelines.readers.delimited import physical_lines, read_text, with_text_notes
 from vlm_pipelines.readers.normalize import (
     DEFAULT_SPLIT,
     REASON_MALFORMED,
     LocalImage,
+    PagesMode,
     RowDraft,
     RowRejected,
     SampleAssembler,
@@ -77,14 +78,23 @@ def _draft(source_row: str, record: dict[str, Any]) -> RowDraft:
     )
 
 
-def read(path: Path, image_cache_dir: Path | None = None) -> ReadResult:
-    """Reads `path` (the .jsonl, or a folder holding `manifest.jsonl`). `image_cache_dir` is unused."""
+def read(
+    path: Path,
+    image_cache_dir: Path | None = None,
+    *,
+    pages: PagesMode = "all",
+    encoding: str | None = None,
+) -> ReadResult:
+    """Reads `path` (the .jsonl, or a folder holding `manifest.jsonl`). `image_cache_dir` receives the pages
+    of multi-page images (`pages`: all of them, or the first). `encoding` overrides detection."""
     manifest = path / MANIFEST_FILE if path.is_dir() else path
-    assembler = SampleAssembler(manifest.parent)
-    decoded = read_text(manifest)
+    assembler = SampleAssembler(manifest.parent, image_cache_dir, pages)
+    decoded = read_text(manifest, encoding)
     # One record per line: a bad line is quarantined with its number, the lines after it are read.
+    skipped = 0  # blank lines
     for line_number, line in enumerate(physical_lines(decoded.text), start=1):
         if not line.strip():
+            skipped += 1
             continue
         source_row = f"{manifest.name}:{line_number}"
         try:
@@ -103,4 +113,4 @@ def read(path: Path, image_cache_dir: Path | None = None) -> ReadResult:
             assembler.reject(source_row, rejected.reason, record, rejected.detail)
             continue
         assembler.add(draft)
-    return assembler.result(FORMAT, manifest, encoding=decoded.encoding)
+    return with_text_notes(assembler.result(FORMAT, manifest), decoded, skipped)

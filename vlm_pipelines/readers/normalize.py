@@ -4,6 +4,15 @@ A reader parses its format into `RowDraft`s (or rejects a row it cannot parse). 
 checks what every format shares - images exist, stay inside the dataset folder and decode, the question
 and answers are not empty - gives each row its content-derived `sample_id`, and validates the tables.
 Every refused row lands in the quarantine table with a reason; nothing is dropped silently.
+
+Images are decoded here, fully, by the model contract's loader (`model_interface.images`), so a truncated
+or corrupt file is quarantined when the dataset is read, not at inference. A multi-page file (a multi-page
+TIFF, or any format with several frames) becomes several pages of its sample: one PNG per page, written to
+the image cache folder, listed in order in `image_paths` (or only its first page, when the task says
+`dataset: {pages: first}`).
+
+Image paths are resolved in one place (`SampleAssembler._resolve_local`): backslashes are separators
+(`images\\x.jpg`), and a name that is not found as written is looked up in Unicode NFC and NFD form.
 """
 
 from __future__ import annotations
@@ -12,11 +21,13 @@ import hashlib
 import io
 import json
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
+from model_interface.images import ImageDecodeError, load_pages, page_count
 from PIL import Image
 
 from vlm_pipelines.schemas import (
@@ -38,6 +49,11 @@ REASON_MALFORMED = "malformed row"
 REASON_DUPLICATE = "duplicate row"
 
 DEFAULT_SPLIT = "test"
+# Where page images extracted from multi-page files go when the reader was given no image cache folder.
+DEFAULT_CACHE_FOLDER = ".images"
+
+PagesMode = Literal["all", "first"]
+PAGES_MODES: tuple[str, ...] = ("all", "first")
 
 
 class RowRejected(Exception):
@@ -116,46 +132,94 @@ def describe_payload(data: bytes | str) -> str:
     return f"<image {kind}: {len(data)} long, sha256 {hashlib.sha256(as_bytes).hexdigest()[:16]}>"
 
 
-def image_format(data: bytes) -> str:
-    """The PIL format name ("JPEG", "PNG", ...) of image bytes; RowRejected if they do not verify."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            name = image.format or "unknown"
-            image.verify()
-    except Exception as error:  # PIL raises many types for bad data
-        raise RowRejected(REASON_CORRUPT_IMAGE, f"{type(error).__name__}: {error}") from error
-    return name
+def _decode_detail(error: ImageDecodeError) -> str:
+    cause = error.__cause__
+    return f"{type(cause).__name__}: {cause}" if cause is not None else str(error)
 
 
 _EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
 
 
-def store_image(data: bytes, cache_dir: Path) -> tuple[Path, str]:
-    """Writes verified image bytes to `cache_dir/<sha256><ext>` (once) and returns (path, sha256)."""
-    extension = _EXTENSIONS.get(image_format(data), ".img")
-    digest = hashlib.sha256(data).hexdigest()
-    target = cache_dir / f"{digest}{extension}"
+def _write_once(target: Path, data: bytes) -> Path:
     if not target.exists():
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         partial.write_bytes(data)
         partial.replace(target)
-    return Path(os.path.abspath(target)), digest
+    return Path(os.path.abspath(target))
+
+
+def image_pages(
+    data: bytes, path: Path | None, cache_dir: Path | None, pages: PagesMode = "all"
+) -> list[tuple[Path, str]]:
+    """(path, digest) of each page the model is shown for image `data`, decoded fully here.
+
+    A single-page image is itself (`path`, or its bytes stored in `cache_dir` when it has no file).
+    A multi-page one becomes one PNG per page in `cache_dir` (`<sha256>-page<N>.png`; only page 1 when
+    `pages` is "first"). RowRejected (corrupt image) when any page does not decode."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            name, count = image.format or "unknown", page_count(image)
+        decoded = load_pages(data, first_only=pages == "first")
+    except ImageDecodeError as error:
+        raise RowRejected(REASON_CORRUPT_IMAGE, _decode_detail(error)) from error
+    except Exception as error:  # PIL raises many types for data it cannot identify
+        raise RowRejected(REASON_CORRUPT_IMAGE, f"{type(error).__name__}: {error}") from error
+    digest = hashlib.sha256(data).hexdigest()
+    if count == 1:
+        if path is not None:
+            return [(path, digest)]
+        if cache_dir is None:
+            raise ValueError("embedded images need an image_cache_dir")
+        return [(_write_once(cache_dir / f"{digest}{_EXTENSIONS.get(name, '.img')}", data), digest)]
+    if cache_dir is None:
+        raise ValueError("multi-page images need an image_cache_dir")
+    stored = []
+    for number, page in enumerate(decoded, start=1):  # already upright 8-bit RGB
+        buffer = io.BytesIO()
+        page.save(buffer, format="PNG")
+        target = cache_dir / f"{digest}-page{number}.png"
+        stored.append((_write_once(target, buffer.getvalue()), f"{digest}-page{number}"))
+    return stored
+
+
+def _find_unicode_variant(path: Path, root: Path) -> Path | None:
+    """`path` (inside `root`) with each missing component matched in NFC or NFD form, or None."""
+    found = root
+    for part in path.relative_to(root).parts:
+        candidate = found / part
+        if not candidate.exists():
+            wanted = unicodedata.normalize("NFC", part)
+            try:
+                matches = [
+                    entry for entry in found.iterdir() if unicodedata.normalize("NFC", entry.name) == wanted
+                ]
+            except OSError:
+                return None
+            if not matches:
+                return None
+            candidate = matches[0]
+        found = candidate
+    return found
 
 
 class SampleAssembler:
     """Collects drafts and rejections for one dataset read and turns them into a `ReadResult`.
 
-    `root` is the dataset folder: local image paths must stay inside it. Embedded images are written to
-    `image_cache_dir`.
+    `root` is the dataset folder: local image paths must stay inside it. Embedded images, and the pages of
+    multi-page files, are written to `image_cache_dir` (default `<root>/.images`). `pages` is the task's
+    `dataset.pages`: "all" pages of a multi-page file, or only the "first".
     """
 
-    def __init__(self, root: Path, image_cache_dir: Path | None = None) -> None:
+    def __init__(self, root: Path, image_cache_dir: Path | None = None, pages: PagesMode = "all") -> None:
+        if pages not in PAGES_MODES:
+            raise ValueError(f"pages must be one of {PAGES_MODES}, not {pages!r}")
         self.root = Path(os.path.abspath(root))
         self.image_cache_dir = image_cache_dir
+        self.pages = pages
         self._accepted: list[_Accepted] = []
         self._quarantine: list[tuple[str, str, str]] = []
-        self._file_checks: dict[Path, str | RowRejected] = {}
+        self._file_checks: dict[Path, list[tuple[Path, str]] | RowRejected] = {}
 
     def reject(self, source_row: str, reason: str, raw: dict[str, Any], detail: str = "") -> None:
         self._quarantine.append((source_row, f"{reason}: {detail}" if detail else reason, raw_json(raw)))
@@ -163,7 +227,7 @@ class SampleAssembler:
     def add(self, draft: RowDraft) -> None:
         try:
             self._check_text(draft)
-            resolved = [self._resolve(image) for image in draft.images]
+            resolved = [page for image in draft.images for page in self._resolve(image)]
         except RowRejected as rejected:
             self.reject(draft.source_row, rejected.reason, draft.raw, rejected.detail)
             return
@@ -185,19 +249,25 @@ class SampleAssembler:
             # A text-only sample (a chat question) is answered from its `context`; any other needs an image.
             raise RowRejected(REASON_NO_IMAGE)
 
-    def _resolve(self, image: ImageRef) -> tuple[Path, str]:
+    @property
+    def _cache_dir(self) -> Path:
+        return self.image_cache_dir if self.image_cache_dir is not None else self.root / DEFAULT_CACHE_FOLDER
+
+    def _resolve(self, image: ImageRef) -> list[tuple[Path, str]]:
         if isinstance(image, EmbeddedImage):
             if self.image_cache_dir is None:
                 raise ValueError("embedded images need an image_cache_dir")
-            return store_image(image.data, self.image_cache_dir)
+            return image_pages(image.data, None, self.image_cache_dir, self.pages)
         return self._resolve_local(image.path)
 
-    def _resolve_local(self, reference: str) -> tuple[Path, str]:
+    def _resolve_local(self, reference: str) -> list[tuple[Path, str]]:
+        """The one place a dataset's image path is turned into a file: backslashes are separators, and a
+        name not found as written is matched in Unicode NFC or NFD form."""
         if not reference.strip():
             raise RowRejected(REASON_NO_IMAGE, "empty image path")
         # Lexical normalisation (no symlink resolution): "../" and absolute paths outside the folder are
         # refused, while symlinked files inside it (e.g. a Hugging Face snapshot) keep working.
-        path = Path(os.path.normpath(os.path.join(self.root, reference)))
+        path = Path(os.path.normpath(os.path.join(self.root, reference.replace("\\", "/"))))
         if not path.is_relative_to(self.root):
             raise RowRejected(REASON_IMAGE_ESCAPES, f"{reference} is outside {self.root}")
         if path not in self._file_checks:
@@ -205,13 +275,15 @@ class SampleAssembler:
         outcome = self._file_checks[path]
         if isinstance(outcome, RowRejected):
             raise outcome
-        return path, outcome
+        return outcome
 
-    @staticmethod
-    def _verify_file(path: Path, reference: str) -> str | RowRejected:
+    def _verify_file(self, path: Path, reference: str) -> list[tuple[Path, str]] | RowRejected:
         try:
             if not path.is_file():
-                return RowRejected(REASON_IMAGE_NOT_FOUND, reference)
+                variant = _find_unicode_variant(path, self.root)
+                if variant is None or not variant.is_file():
+                    return RowRejected(REASON_IMAGE_NOT_FOUND, reference)
+                path = variant
         except OSError as error:  # e.g. a file name too long for the file system
             return RowRejected(REASON_IMAGE_NOT_FOUND, f"{reference}: {error.strerror}")
         try:
@@ -219,10 +291,9 @@ class SampleAssembler:
         except OSError as error:
             return RowRejected(REASON_CORRUPT_IMAGE, f"{reference}: unreadable ({error.strerror})")
         try:
-            image_format(data)
+            return image_pages(data, path, self._cache_dir, self.pages)
         except RowRejected as rejected:
             return RowRejected(rejected.reason, f"{reference}: {rejected.detail}")
-        return hashlib.sha256(data).hexdigest()
 
     def result(self, format_name: str, source: Path, encoding: str | None = None) -> ReadResult:
         """The validated tables. Every record offered (`add` or `reject`) ends up in exactly one of

@@ -18,7 +18,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from vlm_pipelines.readers.delimited import header_cells, physical_lines, read_text, split_rows
+from vlm_pipelines.readers.delimited import (
+    header_cells,
+    physical_lines,
+    read_text,
+    split_rows,
+    with_text_notes,
+)
 from vlm_pipelines.readers.normalize import (
     DEFAULT_SPLIT,
     REASON_CORRUPT_IMAGE,
@@ -28,6 +34,7 @@ from vlm_pipelines.readers.normalize import (
     EmbeddedImage,
     ImageRef,
     LocalImage,
+    PagesMode,
     RowDraft,
     RowRejected,
     SampleAssembler,
@@ -126,18 +133,26 @@ def _check_header(tsv_path: Path, header: list[str] | None) -> list[str]:
     return header
 
 
-def read(path: Path, image_cache_dir: Path | None = None) -> ReadResult:
-    """Reads the TSV at `path`; decoded images go to `image_cache_dir` (default `<tsv folder>/.images`)."""
+def read(
+    path: Path,
+    image_cache_dir: Path | None = None,
+    *,
+    pages: PagesMode = "all",
+    encoding: str | None = None,
+) -> ReadResult:
+    """Reads the TSV at `path`; decoded images go to `image_cache_dir` (default `<tsv folder>/.images`).
+    `encoding` overrides detection."""
     tsv_path = path
     # Every cell stays a string, and a row with the wrong number of cells (or an unbalanced quote) is
     # quarantined with its line number instead of polars padding it or swallowing the rows after it.
-    decoded = read_text(tsv_path)
+    decoded = read_text(tsv_path, encoding)
     text_lines = physical_lines(decoded.text)
     header = _check_header(tsv_path, header_cells(text_lines[0], "\t") if text_lines else None)
-    lines = list(split_rows(text_lines[1:], "\t", len(header)))
+    all_rows = list(split_rows(text_lines[1:], "\t", len(header)))
+    lines = [row for row in all_rows if not row.empty]
 
     cache_dir = image_cache_dir if image_cache_dir is not None else tsv_path.parent / DEFAULT_CACHE_FOLDER
-    assembler = SampleAssembler(tsv_path.parent, cache_dir)
+    assembler = SampleAssembler(tsv_path.parent, cache_dir, pages)
     rows: list[tuple[str, dict[str, str]]] = []
     for row in lines:
         source_row = f"{tsv_path.name}:{row.line}"
@@ -179,4 +194,4 @@ def read(path: Path, image_cache_dir: Path | None = None) -> ReadResult:
                 metadata=metadata,
             )
         )
-    return assembler.result(FORMAT, tsv_path, encoding=decoded.encoding)
+    return with_text_notes(assembler.result(FORMAT, tsv_path), decoded, len(all_rows) - len(lines))

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from vlm_pipelines.aggregate import group_scores, paired_difference
+from vlm_pipelines.aggregate import compare_with_best, group_scores
+from vlm_pipelines.evaluation.archive import ArchivedResult, list_results, newest_by_key
+from vlm_pipelines.evaluation.records import DatasetRecord
 from vlm_pipelines.metrics import get_metric, list_metrics
 from vlm_pipelines.reports.plots import bar_with_ci
 from vlm_pipelines.reports.tables import markdown_table, render
-from vlm_pipelines.results import ArchivedResult, latest_results, list_results
 
 JSON_NAME = "leaderboard.json"
 
@@ -40,17 +41,20 @@ def config_label(resolved_json: str | None) -> str:
     return " + ".join(parts)
 
 
-def _first(scores: pl.DataFrame, column: str, default: str = "") -> str:
-    if column not in scores.columns or not scores.height:
-        return default
-    value = scores[column][0]
-    return default if value is None else str(value)
-
-
-def _ci_text(row: Mapping) -> str:
-    if row.get("mean") is None:
-        return "n/a"
-    return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+def display_rows(rows: Sequence[Mapping], metrics: Sequence[str]) -> pl.DataFrame:
+    """Leaderboard rows for people: each metric as 'mean [CI low, CI high]' (the JSON keeps numbers)."""
+    shown = []
+    for row in rows:
+        row = dict(row)
+        for metric in metrics:
+            interval = row.pop(f"{metric} 95% CI", None)
+            mean = row.get(metric)
+            if mean is None:
+                row[metric] = "n/a"
+            elif interval:
+                row[metric] = f"{mean:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+        shown.append(row)
+    return pl.DataFrame(shown) if shown else pl.DataFrame()
 
 
 def _metrics_of(frame: pl.DataFrame, task_metrics: Sequence[str] | None) -> list[str]:
@@ -67,11 +71,16 @@ class TaskSection:
     metrics: list[str]
     table: pl.DataFrame
     comparisons: pl.DataFrame
+    others: pl.DataFrame = field(default_factory=pl.DataFrame)  # other keys and sample sets, not ranked
     notes: list[str] = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)
     failed: str = ""  # the dataset's failed blocking check, with its numbers
     best: str = ""
     plot: Path | None = None
+
+    @property
+    def display_table(self) -> pl.DataFrame:
+        return display_rows(self.table.to_dicts(), self.metrics)
 
 
 @dataclass
@@ -103,6 +112,7 @@ class Leaderboard:
                     "provenance": section.provenance,
                     "rows": section.table.to_dicts(),
                     "comparisons": section.comparisons.to_dicts(),
+                    "others": section.others.to_dicts(),
                 }
                 for section in self.sections
             ],
@@ -118,25 +128,69 @@ def console_text(board: Mapping) -> str:
         if section["failed"]:
             lines += [f"FAILED dataset check, not ranked: {section['failed']}", ""]
         if section["rows"]:
-            lines.append(markdown_table(pl.DataFrame(section["rows"])).rstrip())
+            lines.append(markdown_table(display_rows(section["rows"], section["metrics"])).rstrip())
         if section["comparisons"]:
-            lines += ["", "Paired comparison with the best model (bootstrap 95% CI of the difference):"]
+            lines += [
+                "",
+                "Paired comparison with the best model (bootstrap 95% CI of the difference; verdict: sign-flip test, Holm-corrected over all model pairs):",
+            ]
             lines.append(markdown_table(pl.DataFrame(section["comparisons"])).rstrip())
+        if section.get("others"):
+            lines += ["", "Not ranked here (older keys, other sample sets; the newest result of each key):"]
+            lines.append(markdown_table(pl.DataFrame(section["others"])).rstrip())
         lines += [f"- {note}" for note in section["notes"]]
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+def _reference_set(current: list[ArchivedResult]) -> str:
+    """The sample set the task's models are ranked on: the one most models' newest results share (then the
+    larger, then the newer)."""
+    counts: dict[str, list[ArchivedResult]] = {}
+    for result in current:
+        counts.setdefault(result.record.sample_set.key, []).append(result)
+    return max(
+        counts,
+        key=lambda key: (
+            len(counts[key]),
+            counts[key][0].record.n,
+            max(r.record.created_ns for r in counts[key]),
+        ),
+    )
+
+
+def _speed_cells(result: ArchivedResult) -> dict:
+    speed = result.record.speed
+    return {
+        "model load s": speed.load_s,
+        "samples/s": speed.samples_per_s,
+        "end-to-end samples/s": speed.end_to_end_samples_per_s,
+        "p50 latency s": speed.latency_p50_s,
+        "peak MB": speed.peak_memory_mb,
+    }
 
 
 def _section(
     task: str,
     results: list[ArchivedResult],
     task_metrics: Sequence[str] | None,
-    record: Mapping | None,
+    record: DatasetRecord | None,
     out_dir: Path,
 ) -> TaskSection | None:
-    from vlm_pipelines.evaluation import failed_dataset_checks
+    """Ranks each model's newest result on the task's reference sample set; the newest result of every
+    other key (older versions, other settings, other sample sets) is listed apart, with its n."""
+    failed = record.problem if record else ""
+    if not results:
+        return TaskSection(task, [], pl.DataFrame(), pl.DataFrame(), failed=failed) if failed else None
+    newest_per_model: dict[str, ArchivedResult] = {}
+    for result in results:  # oldest first: the last one wins
+        newest_per_model[result.model_name] = result
+    reference = _reference_set(list(newest_per_model.values()))
+    ranked_results = [r for r in newest_per_model.values() if r.record.sample_set.key == reference]
+    ranked_ids = {r.record.result_id for r in ranked_results}
+    others = [r for r in reversed(results) if r.record.result_id not in ranked_ids]
 
-    frames = {result.model_name: result.sample_metrics for result in results}
+    frames = {result.model_name: result.sample_metrics for result in ranked_results}
     metrics = _metrics_of(next(iter(frames.values())), task_metrics)
     if not metrics:
         return None
@@ -146,7 +200,6 @@ def _section(
         name: {row["metric"]: row for row in group_scores(scores, metrics, by=[]).iter_rows(named=True)}
         for name, scores in frames.items()
     }
-    failed = "; ".join(failed_dataset_checks(dict(record) if record else None))
     ranked = {
         name: cells[primary]["mean"] for name, cells in overall.items() if cells[primary]["mean"] is not None
     }
@@ -155,51 +208,50 @@ def _section(
         best = (max if higher_is_better else min)(ranked, key=lambda name: ranked[name])
 
     comparisons = []
-    for name in frames:
-        if not best or name == best or name not in ranked:
-            continue
-        try:
-            diff = paired_difference(frames[best], frames[name], primary, higher_is_better=higher_is_better)
-        except ValueError:  # no sample scored by both (different dataset versions)
-            continue
-        comparisons.append(
-            {
-                "best": best,
-                "other": name,
-                "metric": primary,
-                "diff": diff.diff,
-                "ci_low": diff.ci_low,
-                "ci_high": diff.ci_high,
-                "n": diff.n,
-                "verdict": diff.verdict,
-            }
-        )
-    versus = {
-        c["other"]: f"{c['diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] {c['verdict']}"
-        for c in comparisons
-    }
+    if best:  # the best against each other model; Holm across every pair of ranked models
+        scored = {name: frame for name, frame in frames.items() if name in ranked}
+        for diff in compare_with_best(scored, best, primary, higher_is_better=higher_is_better):
+            correction = f", Holm over {diff.family} model pairs" if diff.family > 1 else ""
+            comparisons.append(
+                {
+                    "best": best,
+                    "other": diff.name_b,
+                    "metric": primary,
+                    "diff": diff.diff,
+                    "ci_low": diff.ci_low,
+                    "ci_high": diff.ci_high,
+                    "n": diff.n,
+                    "p_value": diff.p_value,
+                    "p_holm": diff.p_holm,
+                    "method": diff.method + correction,
+                    "verdict": diff.verdict,
+                }
+            )
+    versus = {}  # "+0.120 [+0.050, +0.190] p=0.012: ocr-rules better"
+    for c in comparisons:
+        interval = f"{c['diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
+        versus[c["other"]] = f"{interval} p={c['p_holm']:.2g}: {c['verdict']}"
 
     rows, notes = [], []
-    for result in results:
-        scores, speed = frames[result.model_name], result.speed
-        config = config_label(_first(scores, "resolved_config", "{}"))
+    for result in ranked_results:
+        scores, rec = frames[result.model_name], result.record
+        config = config_label(json.dumps(rec.model.resolved))
         row = {
             "model": result.model_name,
-            "version": result.package_version,
+            "version": rec.key.package_version,
             "config": config,
-            "n": scores.height,
-            "failed": int(scores["failed"].sum()),
+            "n": rec.n,
+            "dataset": rec.sample_set.dataset_hash[:12],
+            "failed": rec.failed,
             "parsed": float(scores["parsed"].mean())
             if "parsed" in scores.columns and scores.height
             else None,
         }
         for metric in metrics:
-            row[metric] = _ci_text(overall[result.model_name][metric])
-        row["model load s"] = speed.get("load_s")
-        row["samples/s"] = speed.get("samples_per_s")
-        row["end-to-end samples/s"] = speed.get("end_to_end_samples_per_s")
-        row["p50 latency s"] = speed.get("latency_p50_s")
-        row["peak MB"] = speed.get("peak_memory_mb")
+            cell = overall[result.model_name][metric]
+            row[metric] = cell["mean"]
+            row[f"{metric} 95% CI"] = None if cell["mean"] is None else [cell["ci_low"], cell["ci_high"]]
+        row |= _speed_cells(result)
         row[f"vs best ({primary})"] = (
             "not ranked"
             if failed
@@ -207,15 +259,32 @@ def _section(
             if result.model_name == best
             else versus.get(result.model_name, "")
         )
+        row["result"] = rec.result_id
         rows.append(row)
-        for limitation in filter(None, _first(scores, "limitations").split(" | ")):
+        for limitation in rec.limitations:
             notes.append(f"{result.model_name} ({config}): {limitation}")
-    if record and record.get("quarantined"):
-        reasons = ", ".join(
-            f"{reason} x{count}" for reason, count in record.get("quarantine_reasons", {}).items()
+    other_rows = []
+    for result in others:
+        rec = result.record
+        on_reference = rec.sample_set.key == reference
+        other_rows.append(
+            {
+                "model": rec.model_name,
+                "version": rec.key.package_version,
+                "config": config_label(json.dumps(rec.model.resolved)),
+                "n": rec.n,
+                "dataset": rec.sample_set.dataset_hash[:12],
+                primary: rec.means.get(primary),
+                "why apart": "an older key of this model"
+                if on_reference
+                else f"another sample set ({rec.sample_set.selection}): not comparable, not ranked",
+                "scored": rec.created,
+                "result": rec.result_id,
+            }
         )
+    if record and record.quarantined:
         notes.append(
-            f"dataset: {record['quarantined']} of {record.get('records', '?')} rows quarantined ({reasons})"
+            f"dataset: {record.quarantined} of {record.records} rows quarantined ({record.reasons_text()})"
         )
 
     plot = None
@@ -230,17 +299,19 @@ def _section(
             ]
         )
         plot = bar_with_ci(per_model, "model", f"{task}: {primary}", out_dir / f"{task}_{primary}.png")
-    first_scores = next(iter(frames.values()))
+    first = ranked_results[0].record
     provenance = {
-        "dataset hash": _first(first_scores, "dataset_hash")[:16],
-        "prompt hash": _first(first_scores, "prompt_hash")[:16],
-        "generation config hash": _first(first_scores, "config_hash"),
+        "ranked on": first.sample_set.label,
+        "sample set": reference,
+        "prompt hash": first.key.prompt_hash[:16],
+        "generation config hash": first.key.config_hash,
     }
     return TaskSection(
         task=task,
         metrics=metrics,
         table=pl.DataFrame(rows),
         comparisons=pl.DataFrame(comparisons) if comparisons else pl.DataFrame(),
+        others=pl.DataFrame(other_rows) if other_rows else pl.DataFrame(),
         notes=notes,
         provenance=provenance,
         failed=failed,
@@ -249,24 +320,22 @@ def _section(
     )
 
 
-def _history(results_root: Path, task_metrics: Mapping[str, Sequence[str]]) -> pl.DataFrame:
-    rows = []
-    for result in list_results(results_root):
-        scores = result.sample_metrics
-        metrics = _metrics_of(scores, task_metrics.get(result.task))
-        if not metrics or not scores.height:
-            continue
-        rows.append(
-            {
-                "task": result.task,
-                "model": result.model_name,
-                "version": result.package_version,
-                "config": config_label(_first(scores, "resolved_config", "{}")),
-                "metric": metrics[0],
-                "mean": scores[metrics[0]].mean(),
-                "n": scores.height,
-            }
-        )
+def _history(results: list[ArchivedResult]) -> pl.DataFrame:
+    rows = [
+        {
+            "task": result.task,
+            "model": result.model_name,
+            "version": result.record.key.package_version,
+            "config": config_label(json.dumps(result.record.model.resolved)),
+            "metric": result.record.metrics[0],
+            "mean": result.record.means.get(result.record.metrics[0]),
+            "n": result.record.n,
+            "dataset": result.record.sample_set.dataset_hash[:12],
+            "result": result.record.result_id,
+        }
+        for result in results
+        if result.record.metrics and result.record.n
+    ]
     if not rows:
         return pl.DataFrame(schema={"task": pl.String, "model": pl.String, "version": pl.String})
     return pl.DataFrame(rows).sort(["task", "model", "version", "config"])
@@ -276,30 +345,29 @@ def compute_leaderboard(
     results_root: Path,
     out_dir: Path,
     task_metrics: Mapping[str, Sequence[str]] | None = None,
-    dataset_record: Callable[[str], Mapping | None] | None = None,
+    dataset_records: Mapping[str, DatasetRecord] | None = None,
 ) -> Leaderboard:
-    """The leaderboard of the latest result of every (task, model); plots are written to `out_dir`.
-    `dataset_record(task)` gives the task's current dataset record (its checks and quarantine)."""
+    """The leaderboard of every archived result; plots are written to `out_dir`. `dataset_records` holds
+    each task's current DatasetRecord: a task whose dataset failed a blocking check is a failed section,
+    also when it has no result yet."""
     out_dir.mkdir(parents=True, exist_ok=True)
     task_metrics = task_metrics or {}
-    by_task: dict[str, list[ArchivedResult]] = {}
-    for result in latest_results(results_root):
+    dataset_records = dataset_records or {}
+    results = newest_by_key(list_results(results_root))
+    by_task: dict[str, list[ArchivedResult]] = {task: [] for task, r in dataset_records.items() if r.problem}
+    for result in results:
         by_task.setdefault(result.task, []).append(result)
     sections = [
         section
-        for task, results in by_task.items()
+        for task, task_results in sorted(by_task.items())
         if (
             section := _section(
-                task,
-                results,
-                task_metrics.get(task),
-                dataset_record(task) if dataset_record else None,
-                out_dir,
+                task, task_results, task_metrics.get(task), dataset_records.get(task), out_dir
             )
         )
     ]
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return Leaderboard(sections, _history(results_root, task_metrics), generated)
+    return Leaderboard(sections, _history(results), generated)
 
 
 def write_leaderboard(board: Leaderboard, out_dir: Path) -> Leaderboard:
@@ -320,8 +388,18 @@ def build_leaderboard(
     results_root: Path,
     out_dir: Path,
     task_metrics: Mapping[str, Sequence[str]] | None = None,
-    dataset_record: Callable[[str], Mapping | None] | None = None,
+    dataset_records: Mapping[str, DatasetRecord] | None = None,
 ) -> Leaderboard:
     return write_leaderboard(
-        compute_leaderboard(results_root, out_dir, task_metrics, dataset_record), out_dir
+        compute_leaderboard(results_root, out_dir, task_metrics, dataset_records), out_dir
     )
+
+
+def build_data_folder_leaderboard(paths, task_metrics: Mapping[str, Sequence[str]]) -> Leaderboard:
+    """The leaderboard of a data folder (`EvaluationPaths`): every archived result, and the record of every
+    prepared dataset (a failed one is a failed section)."""
+    from vlm_pipelines.evaluation import dataset_record
+
+    prepared = sorted(path.name for path in (paths.root / "datasets").glob("*") if path.is_dir())
+    records = {name: record for name in prepared if (record := dataset_record(name, paths)) is not None}
+    return build_leaderboard(paths.results, paths.leaderboard, task_metrics, records)

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 import polars as pl
-from PIL import Image
+from model_interface import load_pages
 
 from vlm_pipelines.aggregate import group_scores
 from vlm_pipelines.metrics import get_metric
@@ -27,7 +27,8 @@ SPEED_MEASURES = {  # speed.json key -> what the report calls it
     "load_wait_s": "s the step waited for the model (it loads in the background)",
     "samples_per_s": "generation samples/s",
     "end_to_end_samples_per_s": "end-to-end samples/s (whole step)",
-    "computed": "samples computed in that run",
+    "computed": "samples computed (over the runs of this key)",
+    "runs": "runs that computed answers",
     "latency_p50_s": "latency p50 s",
     "latency_p95_s": "latency p95 s",
     "ttft_p50_s": "TTFT p50 s",
@@ -72,10 +73,9 @@ class TaskReport:
 
 def _thumbnail(image_path: str, out: Path) -> Path | None:
     try:
-        with Image.open(image_path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((240, 240))
-            image.save(out)
+        image = load_pages(image_path, first_only=True)[0]
+        image.thumbnail((240, 240))
+        image.save(out)
         return out
     except Exception:  # noqa: BLE001 - an unreadable image simply gets no thumbnail
         return None
@@ -111,12 +111,18 @@ def label_tables(scores: pl.DataFrame) -> tuple[pl.DataFrame, float]:
     return confusion_matrix(predicted, truth), macro_f1(predicted, truth, classes=sorted(set(truth)))
 
 
-def speed_table(speed: dict[str, float]) -> pl.DataFrame:
+def _speed_value(value: float | None) -> str:
+    if value is None:  # no run of this key computed anything: its answers were all stored before
+        return "not measured (answers reused)"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}"
+
+
+def speed_table(speed: dict[str, float | None]) -> pl.DataFrame:
     rows = [(label, speed[key]) for key, label in SPEED_MEASURES.items() if key in speed]
     return pl.DataFrame(
         {
             "measure": [label for label, _ in rows],
-            "value": [f"{value:.0f}" if float(value).is_integer() else f"{value:.3f}" for _, value in rows],
+            "value": [_speed_value(value) for _, value in rows],
         },
         schema={"measure": pl.String, "value": pl.String},
     )
@@ -177,7 +183,9 @@ def build_task_report(
         if thumb is not None:
             thumbnails.append((sample_id, f"thumbnails/{thumb.name}"))
     columns = ["sample_id", "doc_type", "field_name", "question", "answers", "prediction", primary]
-    worst_table = worst.select(columns + (["parsed"] if "parsed" in worst.columns else []))
+    # the model's own words beside what was read from them (an unparsed answer is read as "")
+    extra = [column for column in ("prediction_raw", "parsed") if column in worst.columns]
+    worst_table = worst.select(columns + extra)
 
     failed = int(scores["failed"].sum())
     summary = f"{scores.height} samples, {failed} failed predictions"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from model_interface import VisionLanguageModel, create_model, get_spec
+from model_interface import VisionLanguageModel, create_model
 
 from vlm_pipelines.model_registry import EvaluatedModel
 
@@ -77,13 +77,15 @@ class ModelManager:
     def identity(self, name: str) -> dict[str, Any]:
         """What answers under `name`: model id, package and version, and what its settings resolved to."""
         if name not in self._identities:
-            entry = self.entries[name]
-            spec = get_spec(entry.model)
+            from vlm_pipelines.evaluation.identity import model_identity
+
+            identity = model_identity(self.entries[name])
             self._identities[name] = {
-                "model_id": entry.model,
-                "package": spec.package,
-                "package_version": spec.version,
-                "resolved": dict(spec.resolution(entry.params).settings),
+                "model_id": identity.model_id,
+                "package": identity.package,
+                "package_version": identity.package_version,
+                "package_versions": identity.package_versions,
+                "resolved": identity.resolved,
             }
         return self._identities[name]
 

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import time
 import uuid
 from typing import Any, Literal
 
-from model_interface import ChatTurn, GenerationConfig, GenerationRequest, GenerationResult
+from model_interface import (
+    ChatTurn,
+    GenerationConfig,
+    GenerationRequest,
+    GenerationResult,
+    ImageDecodeError,
+    load_pages,
+)
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -65,8 +71,9 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
 
 
-def decode_image(url: str, number: int) -> Image.Image:
-    """A `data:image/...;base64,` URL as an RGB image; remote URLs are refused (the server never fetches)."""
+def decode_image(url: str, number: int) -> list[Image.Image]:
+    """A `data:image/...;base64,` URL as its pages, 8-bit RGB (`model_interface.images`: upright, alpha on
+    white, a multi-page TIFF as several pages); remote URLs are refused (the server never fetches)."""
     if not url.startswith("data:"):
         raise RequestError(
             f"image {number}: only base64 data URLs are accepted (data:image/png;base64,...); "
@@ -76,9 +83,13 @@ def decode_image(url: str, number: int) -> Image.Image:
     if ";base64" not in header:
         raise RequestError(f"image {number}: the data URL is not base64-encoded")
     try:
-        with Image.open(io.BytesIO(base64.b64decode(payload, validate=True))) as image:
-            return image.convert("RGB")
-    except (binascii.Error, OSError, ValueError) as error:
+        return load_pages(base64.b64decode(payload, validate=True))
+    except ImageDecodeError as error:
+        cause = error.__cause__ or error
+        raise RequestError(
+            f"image {number} is not a readable image ({type(cause).__name__}: {cause})"
+        ) from None
+    except (binascii.Error, ValueError) as error:
         raise RequestError(
             f"image {number} is not a readable image ({type(error).__name__}: {error})"
         ) from None
@@ -109,11 +120,11 @@ def generation_inputs(body: ChatCompletionRequest) -> tuple[GenerationRequest, G
     images: list[Image.Image] = []
     if isinstance(last.content, list):
         prompt = "".join(part.text or "" for part in last.content if part.type == "text")
-        for part in last.content:
-            if part.type == "image_url":
-                if part.image_url is None:
-                    raise RequestError(f"image {len(images) + 1}: an image_url part needs an image_url")
-                images.append(decode_image(part.image_url.url, len(images) + 1))
+        parts = [part for part in last.content if part.type == "image_url"]
+        for number, part in enumerate(parts, start=1):
+            if part.image_url is None:
+                raise RequestError(f"image {number}: an image_url part needs an image_url")
+            images.extend(decode_image(part.image_url.url, number))
     else:
         prompt = last.content or ""
     stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or ())

@@ -1,7 +1,7 @@
 """What a task is: the pydantic models behind one `registry/tasks/*.yaml` entry.
 
 name: demo_mini_vqa                  # the id, also a Dagster partition key: [a-z0-9_-]+
-dataset: {path: data/vlmhyperbench_sample/demo_mini}   # or synthetic: {...}
+dataset: {path: data/vlmhyperbench_sample/demo_mini}   # or synthetic: {...}; pages: all | first
 prompt: {strategy: question}         # question | collection | template | json_schema
 generation: {max_new_tokens: 32}     # the task's decoding settings; a model entry may override or cap them
 postprocess: [strip_label, normalize_whitespace]
@@ -60,6 +60,17 @@ class DatasetSpec(_Strict):
     path: str | None = None
     synthetic: SyntheticDataset | None = None
     format: str | None = None  # None: detected from the path
+    # A multi-page image (multi-page TIFF, ...): "all" its pages become the sample's images, or the "first".
+    pages: Literal["all", "first"] = "all"
+    # The text encoding of the annotation files (e.g. cp1251); None: detected (see readers/text_encoding.py).
+    encoding: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        from vlm_pipelines.readers.text_encoding import codec_name
+
+        return codec_name(value) if value is not None else None
 
     @field_validator("format")
     @classmethod

@@ -70,10 +70,17 @@ def select_samples(task: TaskConfig, result: ReadResult) -> ReadResult:
 
 def load_task_dataset(task: TaskConfig, repo_root: Path, cache_dir: Path) -> ReadResult:
     """The task's samples. Synthetic data is generated under `cache_dir/synthetic/<params hash>`;
-    images decoded from TSV/Parquet bytes go to `cache_dir/images`."""
+    images decoded from TSV/Parquet bytes, and the pages of multi-page images, go to `cache_dir/images`.
+    The task's `dataset.encoding`, when given, overrides the detected text encoding."""
     if task.dataset.synthetic is not None:
         path = _generate_synthetic(task, cache_dir)
     else:
         path = resolve_dataset_path(task, repo_root)
-    result = read_dataset(path, task.dataset.format, image_cache_dir=Path(cache_dir) / "images")
+    result = read_dataset(
+        path,
+        task.dataset.format,
+        image_cache_dir=Path(cache_dir) / "images",
+        pages=task.dataset.pages,
+        encoding=task.dataset.encoding,
+    )
     return select_samples(task, result)

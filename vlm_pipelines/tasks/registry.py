@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm_pipelines.readers import detect_format
-from vlm_pipelines.registry_files import Registry, RegistryError, load_registry, validate_entry
+from vlm_pipelines.registry_files import Registry, join_generated, load_registry, validate_entry
 from vlm_pipelines.tasks.config import DatasetSpec, TaskConfig
 from vlm_pipelines.transliteration import transliterate
 
@@ -29,7 +29,7 @@ def parse_task(entry: Any, source: str) -> TaskConfig:
 
 
 def generated_tasks_dir() -> Path:
-    """Where generated tasks (chat feedback) are written: `<data dir>/tasks/`."""
+    """Where generated tasks (chat feedback, --set variants, --dataset folders) are written."""
     from vlm_pipelines import settings
 
     return settings.data_dir() / "tasks"
@@ -39,22 +39,8 @@ def load_task_registry(folder: Path | None = None) -> Registry[TaskConfig]:
     """Every task of `<registry dir>/tasks/*.yaml` (or of `folder`) by name, plus, by default, the generated
     tasks of `<data dir>/tasks/`; broken ones in `.errors`. A generated task never replaces a registry one."""
     registry = load_registry("tasks", "task", parse_task, folder)
-    generated = generated_tasks_dir()
-    if folder is None and generated.is_dir():
-        extra = load_registry("tasks", "task", parse_task, generated)
-        registry.errors.extend(extra.errors)
-        for name, task in extra.items():
-            if name in registry.entries:
-                registry.errors.append(
-                    RegistryError(
-                        f"{extra.sources[name]}: generated task {name!r} is also defined in "
-                        f"{registry.sources[name]}; the registry's entry is used (rename the assistant)",
-                        source=extra.sources[name],
-                    )
-                )
-                continue
-            registry.entries[name] = task
-            registry.sources[name] = extra.sources[name]
+    if folder is None:
+        join_generated(registry, load_registry("tasks", "task", parse_task, generated_tasks_dir()))
     return registry
 
 
@@ -78,14 +64,22 @@ def ad_hoc_task_name(path: Path) -> str:
     return f"{sanitize_task_name(_name_source(path))[:56]}-{digest}"
 
 
-def task_for_dataset(path: Path, metrics: Sequence[str] | None = None, name: str | None = None) -> TaskConfig:
+def task_for_dataset(
+    path: Path,
+    metrics: Sequence[str] | None = None,
+    name: str | None = None,
+    encoding: str | None = None,
+) -> TaskConfig:
     """A task for a dataset without a registry entry: format detected, metrics default to anls, exact_match,
-    cer. Its name is the folder name plus a hash of the absolute path (see `ad_hoc_task_name`)."""
+    cer, text encoding detected unless given. Its name is the folder name plus a hash of the absolute path
+    (see `ad_hoc_task_name`)."""
     path = Path(os.path.abspath(path))
     entry = {
         "name": name if name is not None else ad_hoc_task_name(path),
         "description": f"ad hoc task for {path}",
-        "dataset": DatasetSpec(path=str(path), format=detect_format(path)).model_dump(exclude_none=True),
+        "dataset": DatasetSpec(path=str(path), format=detect_format(path), encoding=encoding).model_dump(
+            exclude_none=True
+        ),
         "metrics": list(metrics) if metrics is not None else list(DEFAULT_AD_HOC_METRICS),
     }
     return parse_task(entry, f"ad hoc dataset {path}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from model_interface import ChatTurn, GenerationConfig, GenerationRequest
+from model_interface.images import ImageDecodeError
 from model_vllm.inputs import chat_messages, conversation_for, sampling_kwargs
 from PIL import Image
 
@@ -72,7 +73,7 @@ def test_conversation_opens_image_files_as_rgb(tmp_path: Path) -> None:
 def test_conversation_raises_for_an_image_that_cannot_be_opened(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"not a png")
-    with pytest.raises(OSError, match="corrupt.png"):
+    with pytest.raises(ImageDecodeError, match="corrupt.png"):
         conversation_for(GenerationRequest(prompt="q", images=[corrupt]), limit_images=4)
 
 

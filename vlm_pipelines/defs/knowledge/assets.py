@@ -1,4 +1,4 @@
-"""Thin assets over `vlm_pipelines.knowledge` and `ui.feedback`; the app runs the same job on upload."""
+"""Thin assets over `vlm_pipelines.knowledge` and `vlm_pipelines.chat.feedback`; the app runs the same job on upload."""
 
 import dagster as dg
 
@@ -63,7 +63,7 @@ def retrieval_quality(
     description="Rated chat answers as evaluation tasks `chat_feedback_<assistant>` in <data dir>/tasks/.",
 )
 def chat_feedback_tasks(evaluation: EvaluationSettings) -> dg.MaterializeResult:
-    from ui.feedback import write_feedback_tasks
+    from vlm_pipelines.chat.feedback import write_feedback_tasks
 
     written = write_feedback_tasks(evaluation.paths().root)
     listing = (

@@ -12,4 +12,13 @@ leaderboard_job = dg.define_asset_job(
 
 
 def leaderboard_definitions(tasks: Mapping) -> dg.Definitions:
-    return dg.Definitions(assets=[build_leaderboard_asset(tasks)], jobs=[leaderboard_job])
+    leaderboard = build_leaderboard_asset(tasks)
+    # Running by default (also in `vlmbench dev`): the leaderboard follows every evaluation made in the UI.
+    refresh = dg.AutomationConditionSensorDefinition(
+        "leaderboard_after_evaluation",
+        target=dg.AssetSelection.assets(leaderboard),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Rebuilds the leaderboard once new sample_metrics partitions land.",
+    )
+    return dg.Definitions(assets=[leaderboard], jobs=[leaderboard_job], sensors=[refresh])

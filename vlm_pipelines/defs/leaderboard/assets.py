@@ -1,4 +1,6 @@
-"""The cross-model leaderboard, refreshed whenever evaluation partitions land (even with some missing)."""
+"""The cross-model leaderboard, refreshed after every evaluation: the CLI's runner materializes it after
+its runs, and in the Dagster UI the `leaderboard_after_evaluation` sensor (running by default) requests it
+whenever a partition's `sample_metrics` lands."""
 
 from collections.abc import Mapping
 
@@ -21,29 +23,12 @@ def build_leaderboard_asset(tasks: Mapping) -> dg.AssetsDefinition:
         description="Quality with CIs, paired comparison with the best model, speed, and history by version.",
     )
     def leaderboard(evaluation: EvaluationSettings) -> dg.MaterializeResult:
-        from vlm_pipelines.evaluation import dataset_record
-        from vlm_pipelines.reports.leaderboard import build_leaderboard
-        from vlm_pipelines.reports.tables import markdown_table
+        from vlm_pipelines.defs.evaluation.metadata import leaderboard_metadata
+        from vlm_pipelines.reports.leaderboard import build_data_folder_leaderboard
         from vlm_pipelines.reports.task_report import png_data_uri
 
-        paths = evaluation.paths()
-        board = build_leaderboard(
-            paths.results,
-            paths.leaderboard,
-            {name: list(task.metrics) for name, task in tasks.items()},
-            lambda name: dataset_record(name, paths),
-        )
-        return dg.MaterializeResult(
-            metadata={
-                "leaderboard": dg.MetadataValue.md(board.console_text()),
-                "history": dg.MetadataValue.md(markdown_table(board.history)),
-                "plots": dg.MetadataValue.md(
-                    "\n\n".join(f"![{p.stem}]({png_data_uri(p)})" for p in board.plots)
-                ),
-                "html": dg.MetadataValue.path(str(board.html_path)),
-                "entries": sum(section.table.height for section in board.sections),
-                "json": dg.MetadataValue.path(str(board.json_path)),
-            }
-        )
+        task_metrics = {name: list(task.metrics) for name, task in tasks.items()}
+        board = build_data_folder_leaderboard(evaluation.paths(), task_metrics)
+        return dg.MaterializeResult(metadata=leaderboard_metadata(board, png_data_uri))
 
     return leaderboard

@@ -1,5 +1,7 @@
-"""The model contract: types, the model interface, the entry-point registry and timing helpers."""
+"""The model contract: types, the model interface, the entry-point registry, timing helpers and the image
+loader."""
 
+from model_interface.images import ImageDecodeError, load_image, load_pages, to_rgb
 from model_interface.model import ModelUnavailableError, PreparedBatch, VisionLanguageModel
 from model_interface.registry import (
     Availability,
@@ -22,6 +24,7 @@ __all__ = [
     "GenerationConfig",
     "GenerationRequest",
     "GenerationResult",
+    "ImageDecodeError",
     "ImageInput",
     "ModelParamsError",
     "ModelSpec",
@@ -34,7 +37,10 @@ __all__ = [
     "create_model",
     "discover",
     "get_spec",
+    "load_image",
+    "load_pages",
     "package_version",
     "peak_memory_bytes",
     "shared_model",
+    "to_rgb",
 ]

@@ -10,6 +10,8 @@ from typing import Literal
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from model_interface.images import load_pages
+
 ImageInput = Image.Image | str | Path
 
 
@@ -57,15 +59,9 @@ class GenerationRequest(BaseModel):
     hints: dict[str, str] = Field(default_factory=dict)
 
     def load_images(self) -> list[Image.Image]:
-        """Images as RGB PIL images; paths are opened here, so a bad file fails this request only."""
-        loaded = []
-        for image in self.images:
-            if isinstance(image, Image.Image):
-                loaded.append(image.convert("RGB"))
-            else:
-                with Image.open(image) as opened:
-                    loaded.append(opened.convert("RGB"))
-        return loaded
+        """The pages as 8-bit RGB images (`model_interface.images`: upright, alpha on white, a multi-page
+        file as its pages); paths are opened here, so a bad file fails this request only."""
+        return [page for image in self.images for page in load_pages(image)]
 
 
 class GenerationResult(BaseModel):

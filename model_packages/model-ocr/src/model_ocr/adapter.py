@@ -47,7 +47,9 @@ from model_interface import (
     ModelUnavailableError,
     Stopwatch,
     VisionLanguageModel,
+    load_pages,
     shared_model,
+    to_rgb,
 )
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
@@ -145,7 +147,7 @@ class OCRPipelineModel(VisionLanguageModel):
         self.mode = mode
         self._engine: OCREngine | None = None
         self._pages: dict[str, list[OCRLine]] = {}  # content key -> OCR lines (in original pixels)
-        self._file_keys: dict[tuple[str, int, int], str] = {}  # (path, mtime, size) -> content key
+        self._file_keys: dict[tuple[str, int, int], tuple[str, ...]] = {}  # (path, mtime, size) -> page keys
         self._cache_lock = threading.Lock()
 
     @property
@@ -163,29 +165,25 @@ class OCRPipelineModel(VisionLanguageModel):
 
     # OCR with a per-instance cache
 
-    def _image_key(self, image: Image.Image | str | Path) -> tuple[str, Image.Image | None]:
-        """(content key, the decoded page, or None when a file's key is known and it need not be decoded)."""
+    def _page_keys(self, image: Image.Image | str | Path) -> list[tuple[str, Image.Image | None]]:
+        """(content key, the decoded page) for each page of an image (a multi-page file has several); the
+        page is None when a file's keys are known and it need not be decoded."""
         file_id = None
         if not isinstance(image, Image.Image):
             stat = Path(image).stat()
             file_id = (str(Path(image).resolve()), stat.st_mtime_ns, stat.st_size)
             with self._cache_lock:
                 known = self._file_keys.get(file_id)
-            if known is not None and known in self._pages:
-                return known, None
-            image = self._decode(image)
+                if known is not None and all(key in self._pages for key in known):
+                    return [(key, None) for key in known]
+            pages = load_pages(image)
         else:
-            image = image.convert("RGB")
-        key = hashlib.sha256(image.tobytes()).hexdigest() + f"-{image.width}x{image.height}"
+            pages = [to_rgb(image)]
+        keys = [hashlib.sha256(page.tobytes()).hexdigest() + f"-{page.width}x{page.height}" for page in pages]
         if file_id is not None:
             with self._cache_lock:
-                self._file_keys[file_id] = key
-        return key, image
-
-    @staticmethod
-    def _decode(path: str | Path) -> Image.Image:
-        with Image.open(path) as opened:
-            return opened.convert("RGB")
+                self._file_keys[file_id] = tuple(keys)
+        return list(zip(keys, pages, strict=True))
 
     def _ocr(self, image: Image.Image) -> tuple[list[OCRLine], float]:
         """(lines in the page's own pixels, seconds)."""
@@ -208,15 +206,15 @@ class OCRPipelineModel(VisionLanguageModel):
             started = time.perf_counter()
             try:
                 for image in request.images:
-                    key, page = self._image_key(image)
-                    with self._cache_lock:
-                        lines = self._pages.get(key)
-                    if lines is None and key not in to_read:
-                        if page is None:  # its reading was evicted meanwhile
-                            page = self._decode(image)  # type: ignore[arg-type]  # (a path)
-                        to_read[key] = (page, item)
-                    item.keys.append(key)
-                    item.pages.append(lines)
+                    for number, (key, page) in enumerate(self._page_keys(image)):
+                        with self._cache_lock:
+                            lines = self._pages.get(key)
+                        if lines is None and key not in to_read:
+                            if page is None:  # its reading was evicted meanwhile
+                                page = load_pages(image)[number]
+                            to_read[key] = (page, item)
+                        item.keys.append(key)
+                        item.pages.append(lines)
             except Exception as error:
                 item.error = f"cannot read image: {type(error).__name__}: {error}"
             item.seconds = time.perf_counter() - started

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from model_interface.images import to_rgb
 from PIL import Image
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the page given
@@ -133,7 +134,7 @@ class RapidOCREngine:
                 from rapidocr_onnxruntime import RapidOCR
 
                 self._engine = RapidOCR()
-            result, _ = self._engine(np.asarray(image.convert("RGB")))
+            result, _ = self._engine(np.asarray(to_rgb(image)))
         lines = []
         for points, text, score in result or []:
             xs, ys = [p[0] for p in points], [p[1] for p in points]

@@ -113,4 +113,7 @@ def resolve_endpoint(params: BaseModel) -> Resolution:
         settings.update(
             {f"served {key}": str(value) for key, value in (served.get("resolved") or {}).items()}
         )
+        settings.update(  # the versions of the packages the served model uses (its own included)
+            {f"served uses {p}": str(v) for p, v in (served.get("package_versions") or {}).items()}
+        )
     return Resolution(settings=settings)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from ui.engine import STOP as CHAT_STOP
-from ui.store import Store
+from vlm_pipelines.chat import STOP as CHAT_STOP
+from vlm_pipelines.chat.store import Store
 from vlm_pipelines.tasks.registry import sanitize_task_name
 
 TASK_PREFIX = "chat_feedback_"
