@@ -17,7 +17,6 @@ __all__ = [
     "dataset_record",
     "default_paths",
     "ensure_runnable",
-    "latest_result",
     "load_dataset",
     "load_manifest",
     "load_predictions",

@@ -57,10 +57,6 @@ class ArchivedResult:
     def model_name(self) -> str:
         return self.record.model_name
 
-    @property
-    def package_version(self) -> str:
-        return self.record.key.package_version
-
 
 def result_folder(root: Path, record: ResultRecord) -> Path:
     return root / _safe(record.task) / _safe(record.model_name) / record.result_id

@@ -8,7 +8,6 @@ reports read their fields. Nothing is joined into a string to be split again.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import time
 from pathlib import Path
@@ -226,8 +225,3 @@ class ResultRecord(_Keyed):
     @property
     def limitations(self) -> tuple[str, ...]:
         return self.model.limitations
-
-
-def records_json(record: BaseModel) -> dict:
-    """The record as plain JSON values (for reports and `leaderboard.json`)."""
-    return json.loads(record.model_dump_json())

@@ -16,7 +16,7 @@ import polars as pl
 from model_interface import Resolution, VisionLanguageModel, get_spec, shared_model
 
 from vlm_pipelines import settings
-from vlm_pipelines.evaluation.archive import ArchivedResult, archive_result, list_results, load_result
+from vlm_pipelines.evaluation.archive import ArchivedResult, archive_result, result_folder
 from vlm_pipelines.evaluation.identity import (
     ModelIdentity,
     PredictionKey,
@@ -238,9 +238,7 @@ def dataset_record(task_name: str, paths: EvaluationPaths) -> DatasetRecord | No
     return DatasetRecord.model_validate(raw)
 
 
-def load_dataset(task: TaskConfig, paths: EvaluationPaths) -> pl.DataFrame:
-    """The stored sample table of `task` (all of it). DatasetError, with the fix, when the dataset was not
-    prepared, is empty, or failed a blocking check (its numbers are in the message)."""
+def _stored_dataset(task: TaskConfig, paths: EvaluationPaths) -> tuple[DatasetRecord, pl.DataFrame]:
     record = dataset_record(task.name, paths)
     path = paths.dataset(task.name) / "samples.parquet"
     if record is None or (not path.exists() and record.error is None):
@@ -254,17 +252,21 @@ def load_dataset(task: TaskConfig, paths: EvaluationPaths) -> pl.DataFrame:
         raise DatasetError(
             f"the dataset of task {task.name!r} failed its blocking check {'; '.join(record.failed_checks)}"
         )
-    return pl.read_parquet(path)
+    return record, pl.read_parquet(path)
+
+
+def load_dataset(task: TaskConfig, paths: EvaluationPaths) -> pl.DataFrame:
+    """The stored sample table of `task` (all of it). DatasetError, with the fix, when the dataset was not
+    prepared, is empty, or failed a blocking check (its numbers are in the message)."""
+    return _stored_dataset(task, paths)[1]
 
 
 def select(
     task: TaskConfig, paths: EvaluationPaths, max_samples: int | None
 ) -> tuple[SampleSet, pl.DataFrame]:
     """The sample set a run evaluates (the first `max_samples` by sample id, or all) and its rows."""
-    from vlm_pipelines.schemas import dataset_hash
-
-    samples = load_dataset(task, paths)
-    chosen = sample_set(task, dataset_hash(samples), samples["sample_id"].to_list(), max_samples)
+    record, samples = _stored_dataset(task, paths)  # its record holds the stored table's content hash
+    chosen = sample_set(task, record.hash, samples["sample_id"].to_list(), max_samples)
     return chosen, samples.filter(pl.col("sample_id").is_in(list(chosen.sample_ids))).sort("sample_id")
 
 
@@ -484,17 +486,8 @@ def score(
 
 
 def result_of(record: ResultRecord, paths: EvaluationPaths) -> ArchivedResult:
-    return load_result(paths.results, record.task, record.model_name, record.result_id)
-
-
-def latest_result(entry: EvaluatedModel, task: TaskConfig, paths: EvaluationPaths) -> ArchivedResult:
-    """The most recently scored result of the model on the task (any key)."""
-    found = [r for r in list_results(paths.results) if r.task == task.name and r.model_name == entry.name]
-    if not found:
-        raise FileNotFoundError(
-            f"no scores of {entry.name} on {task.name} yet: materialize `sample_metrics` first"
-        )
-    return found[-1]
+    """The archived result of `record` (its folder is derived from the record; nothing is read again)."""
+    return ArchivedResult(record, result_folder(paths.results, record))
 
 
 def result_notes(record: ResultRecord, dataset: DatasetRecord | None) -> list[str]:

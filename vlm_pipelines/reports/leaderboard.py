@@ -27,9 +27,8 @@ from vlm_pipelines.reports.tables import markdown_table, render
 JSON_NAME = "leaderboard.json"
 
 
-def config_label(resolved_json: str | None) -> str:
+def config_label(settings: Mapping[str, str]) -> str:
     """A short name for what a result's `auto` settings resolved to: 'tesseract 5.3.0', 'cpu float32'."""
-    settings = json.loads(resolved_json or "{}")
     parts = []
     if "ocr_engine" in settings:
         parts.append(f"{settings['ocr_engine']} {settings.get('ocr_engine_version', '')}".strip())
@@ -235,7 +234,7 @@ def _section(
     rows, notes = [], []
     for result in ranked_results:
         scores, rec = frames[result.model_name], result.record
-        config = config_label(json.dumps(rec.model.resolved))
+        config = config_label(rec.model.resolved)
         row = {
             "model": result.model_name,
             "version": rec.key.package_version,
@@ -271,7 +270,7 @@ def _section(
             {
                 "model": rec.model_name,
                 "version": rec.key.package_version,
-                "config": config_label(json.dumps(rec.model.resolved)),
+                "config": config_label(rec.model.resolved),
                 "n": rec.n,
                 "dataset": rec.sample_set.dataset_hash[:12],
                 primary: rec.means.get(primary),
@@ -326,7 +325,7 @@ def _history(results: list[ArchivedResult]) -> pl.DataFrame:
             "task": result.task,
             "model": result.model_name,
             "version": result.record.key.package_version,
-            "config": config_label(json.dumps(result.record.model.resolved)),
+            "config": config_label(result.record.model.resolved),
             "metric": result.record.metrics[0],
             "mean": result.record.means.get(result.record.metrics[0]),
             "n": result.record.n,
