@@ -75,3 +75,12 @@ def test_every_component_probe_runs_and_says_something() -> None:
         assert state.detail, name
     with pytest.raises(KeyError, match="unknown component"):
         probe("nope")
+
+
+def test_the_docker_tests_say_they_need_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vlm_pipelines import components
+
+    monkeypatch.setattr(components.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(components.os, "geteuid", lambda: 1000)
+    found = components._docker()  # noqa: SLF001 - the probe itself, not its per-process cache
+    assert not found.ok and "needs root" in found.detail

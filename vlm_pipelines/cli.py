@@ -28,28 +28,28 @@ class UsageError(Exception):
     """A bad argument: printed without a traceback, exit code 2."""
 
 
+# Errors that are the user's to fix, by the module that defines them.
+USER_ERRORS = {
+    "model_interface": ("ModelParamsError", "ModelUnavailableError", "UnknownModelError"),
+    "vlm_pipelines.registry_files": ("RegistryError",),
+    "vlm_pipelines.model_registry": ("ModelNotRunnableError",),
+    "vlm_pipelines.evaluation.steps": ("DatasetError",),
+    "vlm_pipelines.release": ("ReleaseError",),
+    "vlm_pipelines.release_env": ("TagEnvironmentError",),
+    "vlm_pipelines.deploy.submit": ("DeploymentError",),
+}
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that are the user's to fix: printed as one line, exit code 1."""
-    from model_interface import ModelParamsError, ModelUnavailableError, UnknownModelError
-
-    from vlm_pipelines.deploy.submit import DeploymentError
-    from vlm_pipelines.evaluation import DatasetError, ModelNotRunnableError
-    from vlm_pipelines.registry_files import RegistryError
-    from vlm_pipelines.release import ReleaseError
-    from vlm_pipelines.release_env import TagEnvironmentError
-
-    return (
-        RegistryError,
-        ModelParamsError,
-        UnknownModelError,
-        ModelUnavailableError,
-        ModelNotRunnableError,
-        DatasetError,
-        ReleaseError,
-        TagEnvironmentError,
-        DeploymentError,
-        FileNotFoundError,
-    )
+    """Errors that are the user's to fix: printed as one line, exit code 1. Taken only from modules already
+    imported (an error comes from a module that was loaded), so that reporting one imports nothing: a GPU host
+    that carries only the model packages has no polars or Dagster for the rest."""
+    errors: list[type[BaseException]] = [FileNotFoundError]
+    for module_name, names in USER_ERRORS.items():
+        module = sys.modules.get(module_name)
+        if module is not None:
+            errors.extend(getattr(module, name) for name in names)
+    return tuple(errors)
 
 
 def _wrapped(text: str, indent: str = "    ") -> str:
@@ -577,7 +577,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serves the given models over an OpenAI-compatible HTTP API until interrupted."""
-    problem = port_problem(args.host, args.port)
+    from vlm_pipelines.service.access import api_key, bind_problem
+
+    key = api_key(args.api_key)
+    problem = bind_problem(args.host, key) or port_problem(args.host, args.port)
     if problem:
         raise UsageError(problem)
     if len(args.model_param) and len(args.model) > 1:
@@ -602,6 +605,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_wait_s=args.max_wait_ms / 1000,
         max_loaded=args.max_loaded,
         min_free_bytes=int(args.min_free_gb * 1024**3),
+        api_key=key,
     )
     return 0
 
@@ -720,6 +724,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--api-key", default=None,
+        help="clients must send 'Authorization: Bearer KEY' (default: $VLMBENCH_SERVICE_API_KEY; required "
+        "with a --host beyond loopback)",
+    )  # fmt: skip
     serve.add_argument(
         "--max-batch-size", type=int, default=8, help="requests one generate() call may take (default 8)"
     )

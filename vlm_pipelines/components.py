@@ -86,6 +86,10 @@ def _docker() -> Probe:
     dockerd = shutil.which("dockerd")
     if dockerd is None:
         return Probe(False, "no dockerd binary (the Docker engine) on PATH")
+    if os.geteuid() != 0:  # the tests start a throw-away engine of their own, which mounts and needs root
+        return Probe(
+            False, "the tests' own Docker engine needs root: run them as root (or in a privileged container)"
+        )
     return Probe(True, _first_line([dockerd, "--version"]) or dockerd)
 
 

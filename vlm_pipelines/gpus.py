@@ -2,8 +2,12 @@
 
 - GPUs are found at start through NVML (`nvidia-ml-py`, where installed) or `nvidia-smi`; never configured
   by hand. No driver: no GPUs, and every run is a CPU run.
-- A run holds its devices in its `vlmbench/gpu_devices` tag (device UUIDs) while it is not finished, so
-  any process that can read the Dagster instance sees which devices are taken; no extra state to keep.
+- A run holds its devices in its `vlmbench/gpu_devices` tag (device UUIDs) while it is launched and not
+  finished, with its own run id in `vlmbench/gpu_holder` (a retry copies its parent's tags; a copied
+  holder names the parent, so it holds nothing). Any process that can read the Dagster instance sees which
+  devices are taken; no extra state to keep.
+- GPUs given to something else on the host (the model service: `VLMBENCH_RESERVED_GPUS`, indices or
+  UUIDs) are not assigned to runs.
 - A run that needs k devices (tensor parallelism k) gets k free ones, lowest index first, or none: two runs
   never share a GPU. A run that died while holding devices (its container is gone but its status says
   it is running) is found dead by the caller's `alive` check, and its devices are free again.
@@ -12,13 +16,16 @@ Plain Python: the Docker launcher (`vlm_pipelines.deploy.docker_launcher`) and t
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 GPUS_TAG = "vlmbench/gpus"  # how many devices a run needs
+GPU_RUN_TAG = "vlmbench/gpu-run"  # "true" for a run that needs any: the queue's tag limit counts these
 DEVICES_TAG = "vlmbench/gpu_devices"  # the UUIDs it holds, comma-separated
+HOLDER_TAG = "vlmbench/gpu_holder"  # the run id the devices were assigned to
 
 
 @dataclass(frozen=True, order=True)
@@ -78,12 +85,25 @@ def discover_gpus(run: Callable[..., subprocess.CompletedProcess] = subprocess.r
     return parse_nvidia_smi(done.stdout) if done.returncode == 0 else []
 
 
+def without_reserved(gpus: Sequence[Gpu], reserved: str) -> list[Gpu]:
+    """The GPUs left for runs when `reserved` (comma-separated indices or UUIDs, e.g. the model service's
+    "0") are given to something else."""
+    names = {name.strip() for name in reserved.split(",") if name.strip()}
+    return [gpu for gpu in gpus if str(gpu.index) not in names and gpu.uuid not in names]
+
+
+def run_gpus_of_host() -> list[Gpu]:
+    """This host's GPUs that runs may take: all of them but `VLMBENCH_RESERVED_GPUS`."""
+    return without_reserved(discover_gpus(), os.environ.get("VLMBENCH_RESERVED_GPUS", ""))
+
+
 def held_devices(tags_by_run: Mapping[str, Mapping[str, str]]) -> dict[str, list[str]]:
-    """Device UUIDs held, by run id, from the tags of the runs that are not finished."""
+    """Device UUIDs held, by run id, from the tags of launched runs that are not finished; devices a run
+    copied from its parent (a retry) are not its own."""
     return {
         run_id: [uuid for uuid in tags[DEVICES_TAG].split(",") if uuid]
         for run_id, tags in tags_by_run.items()
-        if tags.get(DEVICES_TAG)
+        if tags.get(DEVICES_TAG) and tags.get(HOLDER_TAG) == run_id
     }
 
 

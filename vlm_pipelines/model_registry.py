@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from model_interface import GenerationConfig
+from model_interface import GenerationConfig, get_spec
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vlm_pipelines.registry_files import (
@@ -145,3 +145,15 @@ def ad_hoc_model(model_id: str, params: dict[str, Any] | None = None, **settings
     return EvaluatedModel(
         name=sanitize_partition_key(model_id), model=model_id, params=params or {}, **settings_
     )
+
+
+class ModelNotRunnableError(RuntimeError):
+    """A registered model that cannot run on this machine (no CUDA for vLLM, a missing engine)."""
+
+
+def ensure_runnable(entry: EvaluatedModel) -> None:
+    availability = get_spec(entry.model).availability(entry.params)
+    if not availability.ok:
+        raise ModelNotRunnableError(
+            f"model {entry.name!r} ({entry.model}) cannot run here: {availability.reason}"
+        )

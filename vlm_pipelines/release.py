@@ -1,5 +1,7 @@
 """`vlmbench release <package> <major|minor|patch|dev>`: bump a model package's version, write its
-changelog entry from the commits that touched it, commit, and tag `<package>/v<version>`.
+changelog entry from the commits that touched it, commit, and tag `<package>/v<version>`. It refuses
+uncommitted changes, untracked files in the package (the tag would not hold them) and an empty release (no
+commit touched the package since its last tag; for a stable release, its last stable tag).
 
 Model packages are versioned independently. Dev tags (`0.2.1.dev1`) are what staging evaluates; stable
 tags are what prod images are built from (docs/deploy.md). The release sensor turns a new tag into runs,
@@ -59,10 +61,14 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
-def _previous_tag(repo: Path, package: str) -> str | None:
+def _previous_tag(repo: Path, package: str, stable: bool) -> str | None:
+    """The package's latest tag; for a stable release the latest stable one (so promoting a dev release
+    counts, and lists, the changes since the last stable release)."""
     from vlm_pipelines.release_tags import list_release_tags
 
     tags = [tag for tag in list_release_tags(repo) if tag.package == package]
+    if stable:
+        tags = [tag for tag in tags if not Version(tag.version).is_devrelease]
     return max(tags, key=lambda tag: Version(tag.version)).name if tags else None
 
 
@@ -86,6 +92,12 @@ def release(repo: Path, package: str, part: str, today: datetime.date | None = N
         raise ReleaseError(f"no model package {package!r} in {repo}; packages: {', '.join(known)}")
     if _git(repo, "status", "--porcelain", "--untracked-files=no").strip():
         raise ReleaseError("the working tree has uncommitted changes; commit or stash them, then release")
+    untracked = _git(repo, "ls-files", "--others", "--exclude-standard", "--", f"model_packages/{package}")
+    if untracked.strip():
+        raise ReleaseError(
+            f"{untracked.splitlines()[0]} is not tracked by git; commit it or delete it, then release "
+            "(a release tag holds only committed files)"
+        )
     text = pyproject.read_text(encoding="utf-8")
     match = VERSION_LINE.search(text)
     if match is None:
@@ -94,9 +106,13 @@ def release(repo: Path, package: str, part: str, today: datetime.date | None = N
     tag = f"{package}/v{version}"
     if _git(repo, "tag", "--list", tag).strip():
         raise ReleaseError(f"tag {tag} exists already")
-    since = _previous_tag(repo, package)
+    since = _previous_tag(repo, package, stable=not Version(version).is_devrelease)
     span = [f"{since}..HEAD"] if since else ["HEAD"]
     changes = _git(repo, "log", "--format=- %s (%h)", *span, "--", f"model_packages/{package}").splitlines()
+    if not changes:
+        raise ReleaseError(
+            f"nothing changed in model_packages/{package} since {since or 'the first commit'}; no release made"
+        )
     pyproject.write_text(
         text[: match.start("version")] + version + text[match.end("version") :], encoding="utf-8"
     )
@@ -104,11 +120,7 @@ def release(repo: Path, package: str, part: str, today: datetime.date | None = N
     old = changelog.read_text(encoding="utf-8") if changelog.exists() else f"# {package} changelog\n"
     head, _, rest = old.partition("\n")
     date = (today or datetime.date.today()).isoformat()
-    entry = (
-        f"\n## {version} ({date})\n\n"
-        + ("\n".join(changes) or "- no changes to the package since the last release")
-        + "\n"
-    )
+    entry = f"\n## {version} ({date})\n\n" + "\n".join(changes) + "\n"
     changelog.write_text(f"{head}\n{entry}{rest}", encoding="utf-8")
     if (repo / "uv.lock").exists():
         _relock(repo)

@@ -9,12 +9,30 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = "project_files"  # the wheel's copy of registry/, data/, docs (pyproject's wheel sources)
+
+
+def _checkout() -> Path | None:
+    """The repository this package runs from (an editable install or a plain checkout), else None."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() and (root / "registry").is_dir() else None
+
+
+CHECKOUT = _checkout()
+# The project's read-only files (registries, sample data, docs, dagster.yaml), laid out as in the repository:
+# the checkout, or, for a non-editable install (the production image), their copy inside the wheel.
+REPO_ROOT = CHECKOUT or Path(__file__).resolve().parent / PROJECT_FILES
+
+
+def _state(in_checkout: str, installed: str) -> Path:
+    """A default state folder: in the checkout, or under ~/.vlmbench for an installed package (never in
+    site-packages)."""
+    return CHECKOUT / in_checkout if CHECKOUT else Path.home() / ".vlmbench" / installed
 
 
 def data_dir() -> Path:
     """Run outputs (datasets, prediction stores, results, reports). `VLMBENCH_DATA_DIR` overrides."""
-    return Path(os.environ.get("VLMBENCH_DATA_DIR", REPO_ROOT / ".vlmbench")).resolve()
+    return Path(os.environ.get("VLMBENCH_DATA_DIR", _state(".vlmbench", "data"))).resolve()
 
 
 def registry_dir() -> Path:
@@ -24,13 +42,13 @@ def registry_dir() -> Path:
 
 def dagster_home() -> Path:
     """The Dagster instance folder. `DAGSTER_HOME` overrides."""
-    return Path(os.environ.get("DAGSTER_HOME", REPO_ROOT / ".dagster_home")).resolve()
+    return Path(os.environ.get("DAGSTER_HOME", _state(".dagster_home", "dagster_home"))).resolve()
 
 
 def release_repo() -> Path:
     """The git repository whose `<package>/v<version>` tags the release sensor watches.
-    `VLMBENCH_RELEASE_REPO` overrides this checkout."""
-    return Path(os.environ.get("VLMBENCH_RELEASE_REPO", REPO_ROOT))
+    `VLMBENCH_RELEASE_REPO` overrides this checkout (an installed package: the working directory)."""
+    return Path(os.environ.get("VLMBENCH_RELEASE_REPO", CHECKOUT or Path.cwd()))
 
 
 def split_inference() -> bool:

@@ -17,7 +17,7 @@ from dagster._core.test_utils import create_run_for_test
 
 from tests.deploy.test_gpu_assignment import FOUR
 from vlm_pipelines.deploy.docker_launcher import GpuDockerRunLauncher
-from vlm_pipelines.gpus import DEVICES_TAG, GPUS_TAG, NoFreeGpuError
+from vlm_pipelines.gpus import DEVICES_TAG, GPUS_TAG, HOLDER_TAG, NoFreeGpuError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,7 +67,7 @@ def launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield launcher, instance, client
 
 
-def _launch(launcher, instance, job_name: str, tags: dict[str, str]):
+def _launch(launcher, instance, job_name: str, tags: dict[str, str], status=dg.DagsterRunStatus.STARTED):
     origin = JobPythonOrigin(
         job_name,
         RepositoryPythonOrigin(
@@ -75,9 +75,7 @@ def _launch(launcher, instance, job_name: str, tags: dict[str, str]):
         ),
     )
     # STARTED from the outset: the container's own process would report that once it runs.
-    run = create_run_for_test(
-        instance, job_name=job_name, tags=tags, job_code_origin=origin, status=dg.DagsterRunStatus.STARTED
-    )
+    run = create_run_for_test(instance, job_name=job_name, tags=tags, job_code_origin=origin, status=status)
     launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
     return instance.get_run_by_id(run.run_id)
 
@@ -94,8 +92,26 @@ def test_each_inference_run_is_pinned_to_its_own_gpu_and_cpu_runs_get_none(launc
     assert (first.tags[DEVICES_TAG], second.tags[DEVICES_TAG]) == ("GPU-aaaa", "GPU-bbbb")
     assert DEVICES_TAG not in scoring.tags
     assert client.created[0].kwargs["network"] == "host"
-    with pytest.raises(NoFreeGpuError, match="0 of 2 free"):
-        _launch(launcher, instance, "inference", {GPUS_TAG: "1"})
+    # A third waits in the queue (test_gpu_placement.py, with queued runs from a real workspace); one
+    # needing more GPUs than the host has fails at once.
+    with pytest.raises(NoFreeGpuError, match="needs 3 GPU.*gives runs 2"):
+        _launch(launcher, instance, "inference", {GPUS_TAG: "3"})
+
+
+def test_a_queued_retry_with_its_parents_tags_is_neither_a_holder_nor_failed_as_dead(launcher) -> None:
+    launcher, instance, client = launcher
+    parent = _launch(launcher, instance, "inference", {GPUS_TAG: "1"})
+    client.created[0].status = "exited"
+    instance.report_run_failed(parent, "container exited")
+    copied = {key: value for key, value in parent.tags.items() if key.startswith(("vlmbench/", "docker/"))}
+    # Not launched yet (a queued run would also need a workspace origin: test_gpu_placement.py has one).
+    retry = create_run_for_test(
+        instance, job_name="inference", tags=copied, status=dg.DagsterRunStatus.NOT_STARTED
+    )
+    other = _launch(launcher, instance, "inference", {GPUS_TAG: "2"})  # needs both: the parent's is free
+    assert sorted(other.tags[DEVICES_TAG].split(",")) == ["GPU-aaaa", "GPU-bbbb"]
+    assert other.tags[HOLDER_TAG] == other.run_id
+    assert instance.get_run_by_id(retry.run_id).status == dg.DagsterRunStatus.NOT_STARTED
 
 
 def test_a_run_whose_container_died_gives_its_gpu_to_the_next(launcher) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from vlm_pipelines.gpus import (
     DEVICES_TAG,
+    HOLDER_TAG,
     Gpu,
     NoFreeGpuError,
     assign_devices,
@@ -15,6 +16,7 @@ from vlm_pipelines.gpus import (
     gpus_needed,
     held_devices,
     parse_nvidia_smi,
+    without_reserved,
 )
 from vlm_pipelines.model_registry import ad_hoc_model
 
@@ -77,9 +79,20 @@ def test_a_run_that_died_holding_devices_gives_them_back() -> None:
     assert [gpu.uuid for gpu in devices] == ["GPU-aaaa", "GPU-bbbb"]
 
 
-def test_held_devices_come_from_the_runs_tags() -> None:
-    tags = {"r1": {DEVICES_TAG: "GPU-aaaa,GPU-bbbb"}, "r2": {"other": "x"}, "r3": {DEVICES_TAG: ""}}
+def test_held_devices_come_from_the_runs_tags_and_a_retrys_copied_devices_are_not_its_own() -> None:
+    tags = {
+        "r1": {DEVICES_TAG: "GPU-aaaa,GPU-bbbb", HOLDER_TAG: "r1"},
+        "r2": {"other": "x"},
+        "r3": {DEVICES_TAG: ""},
+        "r1-retry": {DEVICES_TAG: "GPU-aaaa,GPU-bbbb", HOLDER_TAG: "r1"},  # copied from its parent
+    }
     assert held_devices(tags) == {"r1": ["GPU-aaaa", "GPU-bbbb"]}
+
+
+def test_gpus_given_to_the_model_service_are_not_assigned_to_runs() -> None:
+    assert [gpu.index for gpu in without_reserved(FOUR, "0")] == [1, 2, 3]
+    assert [gpu.index for gpu in without_reserved(FOUR, "GPU-bbbb, 3")] == [0, 2]
+    assert without_reserved(FOUR, "") == FOUR
 
 
 @pytest.mark.requires("vllm")

@@ -1,13 +1,17 @@
 """A release tag evaluates exactly that release: in a temporary clone of this repository, model-ocr is
 tagged v0.1.0, its output changed, and `vlmbench release model-ocr minor` tags v0.2.0. The release sensor
 yields a run per tag; each run's predictions come from its own tag's code, answered in the tag's own uv
-environment through Dagster Pipes; the leaderboard history shows both versions."""
+environment through Dagster Pipes; the leaderboard history shows both versions. A model-vllm tag's
+environment installs vllm, which the root project's `vllm` extra brings in with model-vllm."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import sys
 import time
+import tomllib
 from pathlib import Path
 
 import dagster as dg
@@ -133,3 +137,50 @@ def test_each_release_tag_is_evaluated_in_its_own_environment(
     assert {version, new_version} <= versions
     print(f"tag environments: first build + run {timings[version]:.1f} s, second tag {timings[new_version]:.1f} s; "
           f"build {first['tag_environment_build_s']:.1f} s and {second['tag_environment_build_s']:.1f} s")  # fmt: skip
+
+
+def locked_versions() -> dict[str, set[str]]:
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text(encoding="utf-8"))
+    versions: dict[str, set[str]] = {}
+    for package in lock["package"]:
+        versions.setdefault(package["name"], set()).add(package.get("version", ""))
+    return versions
+
+
+def test_a_vllm_release_environment_installs_the_vllm_extra(tmp_path: Path) -> None:
+    """What a model-vllm tag's environment would install, resolved by the environment's own install command
+    with `--dry-run` into a fresh venv: vllm and torch at the locked versions (installing them would take
+    several GB, so the install itself is not run)."""
+    from vlm_pipelines.release_env import export_requirements, install_command, uv_executable
+
+    locked = locked_versions()
+    (vllm_version,) = locked["vllm"]
+    (tmp_path / "vllm").mkdir()
+    needed = export_requirements(REPO_ROOT, ["model-vllm"], tmp_path / "vllm")
+    assert needed.extras == {"vllm": [f"vllm=={vllm_version}"]}
+    requirements = needed.requirements.read_text(encoding="utf-8").splitlines()
+    assert f"vllm=={vllm_version}" in requirements
+    assert needed.constraints is not None
+    assert any(
+        line.startswith("torch==") for line in needed.constraints.read_text(encoding="utf-8").splitlines()
+    )
+
+    (tmp_path / "ocr").mkdir()
+    ocr = export_requirements(REPO_ROOT, ["model-ocr"], tmp_path / "ocr")  # in no root extra: no vllm
+    assert ocr.extras == {} and ocr.constraints is None
+    assert not any(
+        line.startswith("vllm") for line in ocr.requirements.read_text(encoding="utf-8").splitlines()
+    )
+
+    venv = tmp_path / "venv"
+    subprocess.run([uv_executable(), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    done = subprocess.run(
+        [*install_command(str(venv / "bin" / "python"), needed), "--dry-run"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    would_install = dict(re.findall(r"^ \+ (\S+)==(\S+)$", done.stderr, re.MULTILINE))
+    assert would_install["vllm"] == vllm_version
+    assert would_install["torch"] in locked["torch"]
+    off_lock = {name: v for name, v in would_install.items() if name in locked and v not in locked[name]}
+    assert off_lock == {}, f"not the locked versions: {off_lock}"

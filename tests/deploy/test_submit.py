@@ -17,6 +17,10 @@ import yaml
 
 from tests.pipeline.conftest import REPO_ROOT, run_vlmbench
 from tests.processes import free_port, stop_process_group
+from vlm_pipelines.defs.runner import EvaluationPlan
+from vlm_pipelines.deploy.submit import DeploymentRunner
+from vlm_pipelines.model_registry import load_model_registry
+from vlm_pipelines.tasks import load_task_registry
 
 pytestmark = pytest.mark.slow
 
@@ -73,11 +77,31 @@ def test_run_submits_to_a_deployment_and_follows_its_runs(project_env: dict[str,
             ["run", "--model", "ocr-rules", "--dataset", "x", "--deployment", url], capsys
         )
         assert code == 2 and "--dataset cannot be sent to a deployment" in err
+
+        # A stage's runs are all sent before any is followed, so the deployment runs them side by side.
+        tasks = load_task_registry()
+        plan = EvaluationPlan(
+            {"ocr-rules": load_model_registry()["ocr-rules"]},
+            {name: tasks[name] for name in ("demo_mini_vqa", "snils_vqa")},
+            max_samples=2,
+        )
+        said: list[str] = []
+        report = DeploymentRunner(url, poll_s=0.2, say=said.append).run(plan, on_step=lambda outcome: None)
+        assert [step.ok for step in report.steps] == [True] * 5, report.failures
+        submitted = [number for number, line in enumerate(said) if "submitted run" in line]
+        followed = [number for number, line in enumerate(said) if "submitted run" not in line]
+        assert submitted[:2] == [0, 1] and followed[0] > 1  # both datasets sent, then followed
+        evaluations = [line for line in said if "submitted run" in line and "ocr-rules x" in line]
+        assert len(evaluations) == 2
+        assert said.index(evaluations[1]) == said.index(evaluations[0]) + 1
     with dg.DagsterInstance.get() as instance:  # the deployment's instance recorded the runs
         runs = instance.get_runs()
-        assert sorted(run.job_name for run in runs) == ["datasets", "evaluate", "leaderboard_job"]
+        assert (
+            sorted(run.job_name for run in runs)
+            == ["datasets"] * 3 + ["evaluate"] * 3 + ["leaderboard_job"] * 2
+        )
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
-        evaluate = next(run for run in runs if run.job_name == "evaluate")
+        evaluate = next(run for run in reversed(runs) if run.job_name == "evaluate")  # the first sent
         assert evaluate.tags["dagster/partition"] == "ocr-rules|demo_mini_vqa"
         assert evaluate.run_config["resources"]["evaluation"]["config"] == {"max_samples": 2}
     predictions = Path(project_env["VLMBENCH_DATA_DIR"]) / "predictions" / "ocr-rules" / "demo_mini_vqa"
@@ -100,3 +124,59 @@ def test_an_unreachable_deployment_is_one_line(project_env: dict[str, str], caps
     )
     assert code == 1
     assert f"cannot reach the deployment at http://127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+class SplitDeployment:
+    """Stands in for a remote deployment's GraphQL API whose code server splits inference from scoring
+    (a real one needs its daemon's sensor, 30 s a tick): it answers the runner's queries from a script."""
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[str, dict]] = []
+        self.polls: dict[str, int] = {}
+
+    def submit_job_execution(self, job: str, run_config: dict, tags: dict) -> str:
+        self.submitted.append((job, tags))
+        return f"{job}-{len(self.submitted)}"
+
+    def get_run_status(self, run_id: str):
+        self.polls[run_id] = self.polls.get(run_id, 0) + 1
+        return dg.DagsterRunStatus.SUCCESS if self.polls[run_id] > 1 else dg.DagsterRunStatus.STARTED
+
+    def _execute(self, query: str, variables: dict | None = None) -> dict:
+        if "SensorTargets" in query:
+            sensor = {"name": "model_release_sensor", "targets": [{"pipelineName": "inference"}]}
+            return {"repositoriesOrError": {"nodes": [{"sensors": [sensor]}]}}
+        if "RunByKey" in query:  # the scoring sensor's run shows up on the second look
+            key = variables["key"]
+            self.polls[key] = self.polls.get(key, 0) + 1
+            found = [{"runId": f"scoring-of-{key.removeprefix('score:')}"}] if self.polls[key] > 1 else []
+            return {"runsOrError": {"results": found}}
+        raise AssertionError(query)
+
+
+def test_a_split_deployment_gets_inference_runs_followed_into_their_scoring_runs(monkeypatch) -> None:
+    deployment = SplitDeployment()
+    monkeypatch.setattr("vlm_pipelines.deploy.submit.graphql_client", lambda url: deployment)
+    monkeypatch.setattr(DeploymentRunner, "_check_reachable", lambda self: None)
+    tasks = load_task_registry()
+    models = load_model_registry()
+    plan = EvaluationPlan(
+        {name: models[name] for name in ("ocr-rules", "qwen2.5-vl-3b")},
+        {"demo_mini_vqa": tasks["demo_mini_vqa"]},
+    )
+    said: list[str] = []
+    report = DeploymentRunner("http://deployment:3000", poll_s=0, say=said.append).run(
+        plan, lambda outcome: None
+    )
+    jobs = [job for job, _ in deployment.submitted]
+    assert jobs == ["datasets", "inference", "inference", "leaderboard_job"]
+    evaluations = [step for step in report.steps if step.kind == "evaluate"]
+    assert [step.run_id for step in evaluations] == ["scoring-of-inference-2", "scoring-of-inference-3"]
+    assert all(step.ok for step in report.steps)
+    # Only the partition goes with a run: its GPUs are the deployment's run coordinator's to derive.
+    assert deployment.submitted[1][1] == {
+        "dagster/partition": "ocr-rules|demo_mini_vqa",
+        "dagster/partition/model": "ocr-rules",
+        "dagster/partition/task": "demo_mini_vqa",
+    }
+    assert sum("scoring in run" in line for line in said) == 2

@@ -1,16 +1,22 @@
-"""A real `vlmbench serve` process for the service tests."""
+"""Real servers for the service tests: a `vlmbench serve` process, or an app served by uvicorn in a thread
+of the test process; a client that leaves; what /metrics says."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.processes import free_port, stop_process_group
 
@@ -47,3 +53,50 @@ def running_service(
     finally:
         stop_process_group(process)
         log.close()
+
+
+@contextlib.contextmanager
+def serving(app, timeout_s: float = 30) -> Iterator[str]:
+    """`app` served by uvicorn on 127.0.0.1 in a thread of this process; yields its root URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout_s, "uvicorn to start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout_s)
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Polls `condition` until it holds; the deadline only bounds a hang."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s} s for {what}")
+        time.sleep(0.05)
+
+
+def post_and_leave(root: str, path: str, body: dict, headers: dict[str, str] | None = None) -> socket.socket:
+    """Sends a POST on a raw connection and returns it unread: closing it is a client that gave up."""
+    host, port = root.removeprefix("http://").split(":")
+    payload = json.dumps(body).encode()
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json",
+             f"Content-Length: {len(payload)}", *(f"{k}: {v}" for k, v in (headers or {}).items())]  # fmt: skip
+    connection = socket.create_connection((host, int(port)), timeout=30)
+    connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+    return connection
+
+
+def metric(root: str, name: str, headers: dict[str, str] | None = None, **labels: str) -> float:
+    """A sample of the service's /metrics (0 when absent), e.g. `metric(root, "vlmbench_service_requests_total",
+    status="200")`; labels not given may take any value (their samples are summed)."""
+    text = httpx.get(f"{root}/metrics", headers=headers, timeout=30).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(key) == value for key, value in labels.items())
+    )

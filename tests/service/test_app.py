@@ -5,9 +5,11 @@ test_served_answers.py."""
 from __future__ import annotations
 
 import base64
+import io
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from vlm_pipelines.model_registry import ad_hoc_model
 from vlm_pipelines.service.app import create_app
@@ -58,3 +60,34 @@ def test_metrics_are_prometheus_text_and_count_the_rejected_requests(client: Tes
     text = response.text
     assert 'vlmbench_service_errors_total{kind="bad_request",model="smollm2-135m"}' in text
     assert "vlmbench_service_queue_depth" in text and "vlmbench_service_models_loaded 0.0" in text
+
+
+def test_an_oversize_image_gets_a_json_400_not_a_server_error(client: TestClient) -> None:
+    buffer = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(buffer, format="PNG")  # 50 kB that would decode to 1.2 GB of RGB
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    response = client.post("/v1/chat/completions", json={"model": "smollm2-135m", "messages": [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]})  # fmt: skip
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == 400
+    assert error["message"].startswith("image 1 is too large (") and "\n" not in error["message"]
+
+
+def test_with_a_key_every_route_but_health_needs_it() -> None:
+    entries = {"smollm2-135m": ad_hoc_model("smollm2-135m")}
+    with TestClient(create_app(ModelManager(entries), api_key="s3cret")) as keyed:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            for method, path in [("GET", "/v1/models"), ("GET", "/metrics"), ("GET", "/version"),
+                                 ("POST", "/v1/chat/completions")]:  # fmt: skip
+                response = keyed.request(method, path, headers=headers, json={})
+                assert response.status_code == 401, (path, headers)
+                assert response.headers["www-authenticate"] == "Bearer"
+                assert response.json() == {"error": {
+                    "message": "missing or wrong API key; send the header 'Authorization: Bearer <key>'",
+                    "type": "invalid_request_error", "param": None, "code": 401}}  # fmt: skip
+        assert keyed.get("/health").status_code == 200  # liveness probes carry no key
+        right = {"Authorization": "Bearer s3cret"}
+        assert keyed.get("/v1/models", headers=right).json()["data"][0]["id"] == "smollm2-135m"
+        text = keyed.get("/metrics", headers=right).text
+        assert 'vlmbench_service_requests_total{endpoint="/v1/models",model="",status="401"} 3.0' in text

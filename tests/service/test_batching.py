@@ -4,6 +4,7 @@ plain function recording what it was given (the batching logic is what is tested
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 from model_interface import GenerationConfig, GenerationRequest, GenerationResult
@@ -12,7 +13,9 @@ from vlm_pipelines.service.batching import Batcher
 
 
 def _recording_batch(calls: list[tuple[list[str], GenerationConfig]]):
-    def run_batch(requests: list[GenerationRequest], config: GenerationConfig) -> list[GenerationResult]:
+    def run_batch(
+        requests: list[GenerationRequest], config: GenerationConfig, stop: threading.Event
+    ) -> list[GenerationResult]:
         calls.append(([request.prompt for request in requests], config))
         return [
             GenerationResult(text=request.prompt.upper(), model_id="echo", package_version="0")
@@ -82,7 +85,9 @@ def test_a_lone_request_waits_no_longer_than_the_bound() -> None:
 def test_a_failing_batch_fails_its_requests_and_the_batcher_goes_on() -> None:
     attempts: list[int] = []
 
-    def flaky(requests: list[GenerationRequest], config: GenerationConfig) -> list[GenerationResult]:
+    def flaky(
+        requests: list[GenerationRequest], config: GenerationConfig, stop: threading.Event
+    ) -> list[GenerationResult]:
         attempts.append(len(requests))
         if len(attempts) == 1:
             raise RuntimeError("device lost")
@@ -101,3 +106,63 @@ def test_a_failing_batch_fails_its_requests_and_the_batcher_goes_on() -> None:
     first, second = asyncio.run(main())
     assert isinstance(first, RuntimeError) and "device lost" in str(first)
     assert second.text == "ok"
+
+
+def test_a_batch_whose_clients_all_left_is_told_to_stop_and_a_queued_leaver_is_dropped() -> None:
+    generating = threading.Event()
+    seen: list[tuple[list[str], bool]] = []
+
+    def run_batch(
+        requests: list[GenerationRequest], config: GenerationConfig, stop: threading.Event
+    ) -> list[GenerationResult]:
+        if requests[0].prompt == "long":
+            generating.set()
+            stop.wait(30)  # a model honouring the event ends here; the bound only stops a hang
+        seen.append(([request.prompt for request in requests], stop.is_set()))
+        return [GenerationResult(text="ok", model_id="m", package_version="0") for _ in requests]
+
+    dropped: list[int] = []
+    batcher = Batcher(run_batch, max_batch_size=1, max_wait_s=0.0, on_dropped=dropped.append)
+
+    async def main() -> GenerationResult:
+        long = asyncio.create_task(batcher.submit(GenerationRequest(prompt="long"), GenerationConfig()))
+        queued = asyncio.create_task(batcher.submit(GenerationRequest(prompt="queued"), GenerationConfig()))
+        await asyncio.to_thread(generating.wait, 30)
+        queued.cancel()  # its client leaves while it waits
+        long.cancel()  # and the generating one's too
+        after = await batcher.submit(GenerationRequest(prompt="after"), GenerationConfig())
+        await batcher.close()
+        return after
+
+    after = asyncio.run(main())
+    assert seen == [(["long"], True), (["after"], False)]  # "queued" never reached the model
+    assert dropped == [1] and after.text == "ok"
+
+
+def test_a_batch_goes_on_while_any_of_its_clients_waits() -> None:
+    generating, proceed = threading.Event(), threading.Event()
+    calls: list[tuple[list[str], bool]] = []
+
+    def run_batch(
+        requests: list[GenerationRequest], config: GenerationConfig, stop: threading.Event
+    ) -> list[GenerationResult]:
+        generating.set()
+        proceed.wait(30)
+        calls.append(([request.prompt for request in requests], stop.is_set()))
+        return [GenerationResult(text=r.prompt, model_id="m", package_version="0") for r in requests]
+
+    batcher = Batcher(run_batch, max_batch_size=2, max_wait_s=5.0)
+
+    async def main() -> GenerationResult:
+        leaving = asyncio.create_task(batcher.submit(GenerationRequest(prompt="a"), GenerationConfig()))
+        staying = asyncio.create_task(batcher.submit(GenerationRequest(prompt="b"), GenerationConfig()))
+        await asyncio.to_thread(generating.wait, 30)
+        leaving.cancel()
+        await asyncio.sleep(0)  # the cancellation is seen before the batch returns
+        proceed.set()
+        result = await staying
+        await batcher.close()
+        return result
+
+    assert asyncio.run(main()).text == "b"
+    assert calls == [(["a", "b"], False)]

@@ -62,3 +62,25 @@ def test_the_identity_names_the_wrapper_its_version_and_what_auto_resolved_to() 
     assert identity["package_version"].startswith("0.")
     assert identity["resolved"]["ocr_engine"] == "rapidocr"
     assert manager.loaded() == []  # describing a model does not load it
+
+
+def test_the_eviction_callback_may_call_back_into_the_manager() -> None:
+    """The service's callback reads `loaded()`; it used to run holding the manager's lock (a deadlock)."""
+    seen: list[tuple[str, list[str]]] = []
+    manager = ModelManager(
+        _entries("a", "b"),
+        max_loaded=1,
+        free_memory=lambda: 64 * GIB,
+        on_evict=lambda name: seen.append((name, manager.loaded())),
+    )
+
+    def use_both() -> None:
+        for name in ("a", "b"):
+            with manager.use(name):
+                pass
+
+    worker = threading.Thread(target=use_both, daemon=True)
+    worker.start()
+    worker.join(60)  # bounds a deadlock only
+    assert not worker.is_alive(), "the eviction callback deadlocked on the manager's lock"
+    assert seen == [("a", ["b"])]

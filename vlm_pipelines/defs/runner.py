@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -102,29 +102,47 @@ class PlanStep:
         )
 
 
+StageRunner = Callable[[list[PlanStep]], Iterable[StepOutcome]]
+
+
+def one_at_a_time(execute: Callable[[PlanStep], StepOutcome]) -> StageRunner:
+    """A stage's steps run one after the other (the in-process runner)."""
+
+    def run_stage(steps: list[PlanStep]) -> Iterator[StepOutcome]:
+        for step in steps:
+            yield execute(step)
+
+    return run_stage
+
+
 def walk_plan(
     plan: EvaluationPlan,
-    execute: Callable[[PlanStep], StepOutcome],
+    run_stage: StageRunner,
     on_step: Callable[[StepOutcome], None],
     check: Callable[[], None] = lambda: None,
 ) -> RunReport:
-    """The order every runner follows: each task's dataset; each model on each task whose dataset is
-    ready; the leaderboard. `check` runs between steps (the in-process runner's Ctrl-C point)."""
+    """The order every runner follows, in three stages: each task's dataset; each model on each task whose
+    dataset is ready; the leaderboard. A stage's steps do not depend on each other, so `run_stage` may run
+    them one by one or all at once, yielding each outcome as it ends. `check` runs between outcomes (the
+    in-process runner's Ctrl-C point)."""
     report = RunReport()
 
-    def record(step: PlanStep) -> StepOutcome:
+    def stage(steps: list[PlanStep]) -> list[StepOutcome]:
         check()
-        outcome = execute(step)
-        report.steps.append(outcome)
-        on_step(outcome)
-        return outcome
+        outcomes = []
+        for outcome in run_stage(steps):
+            report.steps.append(outcome)
+            on_step(outcome)
+            outcomes.append(outcome)
+            check()
+        return outcomes
 
-    ready = [task for task in plan.tasks if record(PlanStep("dataset", "datasets", task=task)).ok]
-    for model in plan.models:
-        for task in ready:
-            record(PlanStep("evaluate", "evaluate", model=model, task=task))
-    record(PlanStep("leaderboard", "leaderboard_job"))
-    check()
+    datasets = stage([PlanStep("dataset", "datasets", task=task) for task in plan.tasks])
+    ready = [task for task in plan.tasks if any(o.ok and o.task == task for o in datasets)]
+    stage(
+        [PlanStep("evaluate", "evaluate", model=model, task=task) for model in plan.models for task in ready]
+    )
+    stage([PlanStep("leaderboard", "leaderboard_job")])
     return report
 
 
@@ -378,4 +396,4 @@ class InProcessRunner:
                 print(
                     f"note: run {run_id[:8]} was interrupted (its process is gone); marked failed", flush=True
                 )
-            return walk_plan(plan, execute, on_step, check)
+            return walk_plan(plan, one_at_a_time(execute), on_step, check)

@@ -37,5 +37,12 @@ def __getattr__(name: str) -> Any:
     the steps and their dependencies)."""
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = "layout" if name in ("EvaluationPaths", "default_paths") else "steps"
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return getattr(importlib.import_module(_HOMES.get(name, f"{__name__}.steps")), name)
+
+
+_HOMES = {
+    "EvaluationPaths": f"{__name__}.layout",
+    "default_paths": f"{__name__}.layout",
+    "ModelNotRunnableError": "vlm_pipelines.model_registry",
+    "ensure_runnable": "vlm_pipelines.model_registry",
+}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
-from model_interface import Resolution, VisionLanguageModel, get_spec, shared_model
+from model_interface import Resolution, VisionLanguageModel, shared_model
 
 from vlm_pipelines import settings
 from vlm_pipelines.evaluation.archive import ArchivedResult, archive_result, result_folder
@@ -43,16 +43,12 @@ from vlm_pipelines.inference import (
     run_predictions,
     speed_summary,
 )
-from vlm_pipelines.model_registry import EvaluatedModel
+from vlm_pipelines.model_registry import EvaluatedModel, ensure_runnable
 from vlm_pipelines.schemas import Provenance, ReadResult
 from vlm_pipelines.scoring import score_samples
 from vlm_pipelines.tasks import TaskConfig, load_task_dataset
 
 DEFAULT_MAX_QUARANTINE_SHARE = 0.2
-
-
-class ModelNotRunnableError(RuntimeError):
-    pass
 
 
 # --- dataset ---------------------------------------------------------------------------------------
@@ -281,14 +277,6 @@ class ReportedIdentity:
     package_version: str
     package_versions: dict[str, str]
     resolution: Resolution
-
-
-def ensure_runnable(entry: EvaluatedModel) -> None:
-    availability = get_spec(entry.model).availability(entry.params)
-    if not availability.ok:
-        raise ModelNotRunnableError(
-            f"model {entry.name!r} ({entry.model}) cannot run here: {availability.reason}"
-        )
 
 
 def prompted_samples(task: TaskConfig, samples: pl.DataFrame) -> tuple[pl.DataFrame, str]:

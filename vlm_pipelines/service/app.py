@@ -3,28 +3,32 @@
     POST /v1/chat/completions   (SSE with "stream": true)   GET /v1/models   GET /health
     GET /version                GET /metrics (Prometheus)
 
-Non-streamed requests go through the model's `Batcher`; a streamed request runs alone (the wrappers'
-`stream` answers one request), between batches. One model answers one call at a time.
+With an API key (`access`), every route but /health needs `Authorization: Bearer <key>`. Errors are JSON in
+OpenAI's shape, 500s included. A client that disconnects stops its generation (`completions`). Every
+request is counted in /metrics (`metrics.CountRequests`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import threading
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from model_interface import GenerationConfig, GenerationRequest, GenerationResult, package_version
+from model_interface import GenerationConfig, GenerationRequest, package_version
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vlm_pipelines.service.batching import Batcher
+from vlm_pipelines.service.access import OPEN_PATHS, authorized
+from vlm_pipelines.service.completions import ClientLeft, ModelService, ServiceError, unless_client_leaves
 from vlm_pipelines.service.manager import ModelManager
-from vlm_pipelines.service.metrics import ServiceMetrics
+from vlm_pipelines.service.metrics import CLIENT_CLOSED, MODEL_KEY, STATUS_KEY, CountRequests
 from vlm_pipelines.service.protocol import (
+    MAX_IMAGE_PIXELS,
     ChatCompletionRequest,
     RequestError,
     chunk,
@@ -35,157 +39,114 @@ from vlm_pipelines.service.protocol import (
 )
 
 ENDPOINT = "/v1/chat/completions"
-
-
-class ServiceError(Exception):
-    def __init__(self, status: int, message: str, kind: str) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind = status, message, kind
+ENDPOINTS = frozenset({ENDPOINT, "/v1/models", "/health", "/version", "/metrics"})
 
 
 def _sse(payload: Any) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-class ModelService:
-    """The state behind the routes: the manager, a batcher and a call lock per model, the metrics."""
-
-    def __init__(self, manager: ModelManager, *, max_batch_size: int, max_wait_s: float) -> None:
-        self.manager = manager
-        self.metrics = ServiceMetrics()
-        manager.on_evict = lambda name: (self.metrics.evictions.labels(name).inc(), self._count_loaded())
-        self.locks = {name: threading.Lock() for name in manager.names}
-        self.batchers = {
-            name: Batcher(
-                lambda requests, config, name=name: self.generate(name, requests, config),
-                max_batch_size=max_batch_size,
-                max_wait_s=max_wait_s,
-                on_queue_change=self.metrics.queue_depth.labels(name).set,
-                on_batch=self.metrics.batch_size.labels(name).observe,
-            )
-            for name in manager.names
-        }
-        self.started = int(time.time())
-
-    def _count_loaded(self) -> None:
-        self.metrics.models_loaded.set(len(self.manager.loaded()))
-
-    def generate(
-        self, name: str, requests: list[GenerationRequest], config: GenerationConfig
-    ) -> list[GenerationResult]:
-        with self.locks[name], self.manager.use(name) as model:
-            self._count_loaded()
-            return model.generate(requests, config)
-
-    def require(self, name: str) -> None:
-        if name not in self.batchers:
-            served = ", ".join(self.manager.names)
-            raise ServiceError(404, f"model {name!r} is not served here; served: {served}", "model_not_found")
-
-    def record(self, name: str, status: str, started: float, result: GenerationResult | None = None) -> None:
-        self.metrics.requests.labels(name, ENDPOINT, status).inc()
-        self.metrics.latency.labels(name).observe(time.perf_counter() - started)
-        if result is not None:
-            self.metrics.tokens.labels(name, "prompt").inc(result.prompt_tokens)
-            self.metrics.tokens.labels(name, "completion").inc(result.output_tokens)
-
-    async def complete(self, name: str, request: GenerationRequest, config: GenerationConfig) -> dict:
-        started = time.perf_counter()
-        result = await self.batchers[name].submit(request, config)
-        if result.error:
-            self.metrics.errors.labels(name, "model_error").inc()
-            self.record(name, "500", started)
-            raise ServiceError(500, f"{name} failed on this request: {result.error}", "model_error")
-        self.metrics.ttft.labels(name).observe(result.ttft_s)
-        self.record(name, "200", started, result)
-        return completion_response(name, result, config)
-
-    async def stream(
-        self, name: str, request: GenerationRequest, config: GenerationConfig
-    ) -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        stop = threading.Event()
-
-        def put(kind: str, value: str) -> None:
-            try:
-                loop.call_soon_threadsafe(events.put_nowait, (kind, value))
-            except RuntimeError:  # the event loop has closed (server shutting down)
-                pass
-
-        def produce() -> None:
-            try:
-                with self.locks[name], self.manager.use(name) as model:
-                    pieces = model.stream(request, config)
-                    try:
-                        for piece in pieces:
-                            put("piece", piece)
-                            if stop.is_set():
-                                break
-                    finally:
-                        pieces.close()  # a client that left stops the generation
-                put("end", "")
-            except Exception as error:  # noqa: BLE001 - reported in the stream
-                put("error", f"{type(error).__name__}: {error}")
-
-        started = time.perf_counter()
-        loop.run_in_executor(None, produce)
-        request_id = request.request_id or ""
-        pieces = 0
-        try:
-            yield _sse(chunk(request_id, name, {"role": "assistant", "content": ""}))
-            while True:
-                kind, value = await events.get()
-                if kind == "piece":
-                    if pieces == 0:
-                        self.metrics.ttft.labels(name).observe(time.perf_counter() - started)
-                    pieces += 1
-                    yield _sse(chunk(request_id, name, {"content": value}))
-                elif kind == "end":
-                    yield _sse(chunk(request_id, name, {}, finish_reason(pieces, config)))
-                    self.metrics.tokens.labels(name, "completion").inc(pieces)
-                    self.record(name, "200", started)
-                    break
-                else:
-                    self.metrics.errors.labels(name, "model_error").inc()
-                    self.record(name, "500", started)
-                    yield _sse(error_body(f"{name} failed on this request: {value}", "model_error", 500))
-                    break
-            yield "data: [DONE]\n\n"
-        finally:
-            stop.set()
+def _error(status: int, message: str, kind: str, **headers: str) -> JSONResponse:
+    return JSONResponse(error_body(message, kind, status), status_code=status, headers=headers or None)
 
 
-def create_app(manager: ModelManager, *, max_batch_size: int = 8, max_wait_s: float = 0.02) -> FastAPI:
+class RequireApiKey:
+    """ASGI middleware: 401 for a request without the key (routes in `access.OPEN_PATHS` stay open)."""
+
+    def __init__(self, app: ASGIApp, key: str) -> None:
+        self.app, self.key = app, key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            if not authorized(Headers(scope=scope).get("authorization"), self.key):
+                message = "missing or wrong API key; send the header 'Authorization: Bearer <key>'"
+                response = _error(401, message, "invalid_request_error", **{"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    manager: ModelManager,
+    *,
+    max_batch_size: int = 8,
+    max_wait_s: float = 0.02,
+    api_key: str | None = None,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
+) -> FastAPI:
     service = ModelService(manager, max_batch_size=max_batch_size, max_wait_s=max_wait_s)
-    app = FastAPI(title="vlmbench model service", version=package_version("vlm-pipelines"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(manager.close)  # a vLLM engine's processes end with the service
+
+    app = FastAPI(title="vlmbench model service", version=package_version("vlm-pipelines"), lifespan=lifespan)
     app.state.service = service
+    if api_key:
+        app.add_middleware(RequireApiKey, key=api_key)
+    app.add_middleware(CountRequests, metrics=service.metrics, endpoints=ENDPOINTS)  # outermost: counts 401s
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, error: ServiceError) -> JSONResponse:
-        return JSONResponse(error_body(error.message, error.kind, error.status), status_code=error.status)
+        return _error(error.status, error.message, error.kind)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, error: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc'][1:])}: {item['msg']}" for item in error.errors()
         )
-        return JSONResponse(error_body(problems, "invalid_request_error", 400), status_code=400)
+        return _error(400, problems, "invalid_request_error")
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        # Starlette re-raises the error after this answer, so the server logs its traceback.
+        message = " ".join(f"{type(error).__name__}: {error}".split())[:500]
+        return _error(500, f"internal error: {message}", "server_error")
 
     @app.post(ENDPOINT, response_model=None)
-    async def chat_completions(body: ChatCompletionRequest) -> Mapping[str, Any] | StreamingResponse:
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         service.require(body.model)
+        setattr(request.state, MODEL_KEY, body.model)
         try:
-            request, config = generation_inputs(body)
+            inputs = await asyncio.to_thread(generation_inputs, body, max_image_pixels)
         except RequestError as error:
             service.metrics.errors.labels(body.model, "bad_request").inc()
-            service.metrics.requests.labels(body.model, ENDPOINT, "400").inc()
             raise ServiceError(400, str(error), "invalid_request_error") from None
         if body.stream:
-            return StreamingResponse(
-                service.stream(body.model, request, config), media_type="text/event-stream"
+            return StreamingResponse(_events(request, body.model, *inputs), media_type="text/event-stream")
+        try:
+            result = await unless_client_leaves(
+                service.complete(body.model, *inputs), request.is_disconnected
             )
-        return await service.complete(body.model, request, config)
+        except ClientLeft:
+            return _error(int(CLIENT_CLOSED), "the client closed the request", "client_closed_request")
+        return JSONResponse(completion_response(body.model, result, inputs[1]))
+
+    async def _events(
+        request: Request, name: str, generation: GenerationRequest, config: GenerationConfig
+    ) -> AsyncIterator[str]:
+        request_id = generation.request_id or ""
+        pieces = 0
+        finished = False
+        try:
+            yield _sse(chunk(request_id, name, {"role": "assistant", "content": ""}))
+            try:
+                async for piece in service.stream(name, generation, config):
+                    pieces += 1
+                    yield _sse(chunk(request_id, name, {"content": piece}))
+                yield _sse(chunk(request_id, name, {}, finish_reason(pieces, config)))
+            except ServiceError as error:
+                yield _sse(error_body(error.message, error.kind, error.status))
+            except Exception as error:  # noqa: BLE001 - reported in the stream (its status is already sent)
+                service.metrics.errors.labels(name, "model_error").inc()
+                message = f"{name} failed on this request: {type(error).__name__}: {error}"
+                yield _sse(error_body(message, "model_error", 500))
+            yield "data: [DONE]\n\n"
+            finished = True
+        finally:
+            if not finished:
+                setattr(request.state, STATUS_KEY, CLIENT_CLOSED)
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -218,9 +179,14 @@ def create_app(manager: ModelManager, *, max_batch_size: int = 8, max_wait_s: fl
 
 
 def serve(entries: Mapping, host: str, port: int, **options: Any) -> None:
-    """Runs the service until interrupted (`vlmbench serve`)."""
+    """Runs the service until interrupted (`vlmbench serve`). Refuses, before listening, a model that
+    cannot run here (a vLLM model without a CUDA GPU, say), with the reason in one line."""
     import uvicorn
 
+    from vlm_pipelines.model_registry import ensure_runnable
+
+    for entry in entries.values():
+        ensure_runnable(entry)
     manager_options = {key: options.pop(key) for key in ("max_loaded", "min_free_bytes") if key in options}
     app = create_app(ModelManager(entries, **manager_options), **options)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -3,18 +3,23 @@
 A batch opens with the first waiting request and closes after `max_wait_s` or at `max_batch_size`
 requests, whichever comes first; its requests are grouped by generation config (one `generate` per
 config, in arrival order). A model answers one batch (or one stream) at a time, in a worker thread.
+
+A request whose client has gone (its `submit` was cancelled) leaves the queue: it is dropped before its
+group starts. Once a group is generating, its `stop` event is set when every one of its clients has gone;
+a wrapper that honours it (`model_interface.cancellation`) ends the generation at the next token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from model_interface import GenerationConfig, GenerationRequest, GenerationResult
 
-BatchFunction = Callable[[list[GenerationRequest], GenerationConfig], list[GenerationResult]]
+BatchFunction = Callable[[list[GenerationRequest], GenerationConfig, threading.Event], list[GenerationResult]]
 
 
 @dataclass
@@ -34,12 +39,14 @@ class Batcher:
         max_wait_s: float = 0.02,
         on_queue_change: Callable[[int], None] = lambda depth: None,
         on_batch: Callable[[int], None] = lambda size: None,
+        on_dropped: Callable[[int], None] = lambda count: None,
     ) -> None:
         self.run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self.on_queue_change = on_queue_change
         self.on_batch = on_batch
+        self.on_dropped = on_dropped  # requests whose clients left before their batch started
         self._queue: asyncio.Queue[_Waiting] | None = None
         self._worker: asyncio.Task | None = None
 
@@ -74,19 +81,35 @@ class Batcher:
             for waiting in batch:
                 groups.setdefault(waiting.config.config_hash, []).append(waiting)
             for group in groups.values():
-                self.on_batch(len(group))
-                try:
-                    results = await asyncio.to_thread(
-                        self.run_batch, [w.request for w in group], group[0].config
-                    )
-                except Exception as error:  # noqa: BLE001 - each waiting request gets the error
-                    for waiting in group:
-                        if not waiting.future.done():
-                            waiting.future.set_exception(error)
-                    continue
-                for waiting, result in zip(group, results, strict=True):
-                    if not waiting.future.done():  # the client may have gone (cancelled)
-                        waiting.future.set_result(result)
+                await self._run_group(group)
+
+    async def _run_group(self, group: list[_Waiting]) -> None:
+        live = [waiting for waiting in group if not waiting.future.done()]
+        if len(live) < len(group):
+            self.on_dropped(len(group) - len(live))
+        if not live:
+            return
+        stop = threading.Event()
+
+        def client_left(_: asyncio.Future) -> None:
+            if all(waiting.future.done() for waiting in live):
+                stop.set()
+
+        for waiting in live:
+            waiting.future.add_done_callback(client_left)
+        self.on_batch(len(live))
+        try:
+            results = await asyncio.to_thread(
+                self.run_batch, [waiting.request for waiting in live], live[0].config, stop
+            )
+        except Exception as error:  # noqa: BLE001 - each waiting request gets the error
+            for waiting in live:
+                if not waiting.future.done():
+                    waiting.future.set_exception(error)
+            return
+        for waiting, result in zip(live, results, strict=True):
+            if not waiting.future.done():  # the client may have gone (cancelled)
+                waiting.future.set_result(result)
 
     async def close(self) -> None:
         if self._worker is not None:

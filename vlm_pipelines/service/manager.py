@@ -2,7 +2,9 @@
 
 Before a model loads, idle loaded models are evicted (least recently used first) while the service holds
 `max_loaded` models or the free memory is under `min_free_bytes`: GPU memory (the device with the least
-free) where CUDA is in use, else the machine's available RAM. A model that is answering is never evicted.
+free) where CUDA is in use, else the machine's available RAM. A model that is answering (acquired and
+not yet released) is never evicted. An evicted wrapper with a `close()` (vLLM: its engine process) is
+closed; `on_evict` is called after the manager's lock is released, so it may call back into the manager.
 """
 
 from __future__ import annotations
@@ -92,41 +94,68 @@ class ModelManager:
     @contextlib.contextmanager
     def use(self, name: str) -> Iterator[VisionLanguageModel]:
         """The loaded model for `name` (loading it, and evicting others first, if needed)."""
-        slot = self._acquire(name)
+        model = self.acquire(name)
         try:
-            slot.model.load()
-            yield slot.model
+            yield model
         finally:
-            with self._lock:
-                slot.busy -= 1
+            self.release(name)
 
-    def _acquire(self, name: str) -> _Slot:
+    def acquire(self, name: str) -> VisionLanguageModel:
+        """The loaded model for `name`, held (never evicted) until `release(name)`. Blocks while it loads."""
         with self._lock:
             slot = self._loaded.get(name)
+            evicted: list[str] = []
             if slot is None:
-                self._make_room()
+                evicted = self._make_room()
                 entry = self.entries[name]
                 slot = _Slot(create_model(entry.model, entry.params))
                 self._loaded[name] = slot
             self._loaded.move_to_end(name)
             slot.busy += 1
-            return slot
+        for evicted_name in evicted:
+            self.on_evict(evicted_name)
+        try:
+            slot.model.load()
+        except BaseException:
+            self.release(name)
+            raise
+        return slot.model
 
-    def _make_room(self) -> None:
-        """Evicts idle models, least recently used first, until one more fits (called holding the lock)."""
+    def close(self) -> None:
+        """Closes every loaded wrapper that has a `close()` (the service is shutting down)."""
+        with self._lock:
+            models = [slot.model for slot in self._loaded.values()]
+            self._loaded.clear()
+        for model in models:
+            close = getattr(model, "close", None)
+            if callable(close):
+                close()
+
+    def release(self, name: str) -> None:
+        with self._lock:
+            slot = self._loaded.get(name)
+            if slot is not None:
+                slot.busy -= 1
+
+    def _make_room(self) -> list[str]:
+        """Evicts idle models, least recently used first, until one more fits (called holding the lock);
+        returns their names, reported through `on_evict` once the lock is released."""
 
         def crowded() -> bool:
             full = self.max_loaded is not None and len(self._loaded) >= self.max_loaded
             return full or (bool(self._loaded) and self.free_memory() < self.min_free_bytes)
 
+        evicted = []
         while crowded():
             idle = [name for name, slot in self._loaded.items() if slot.busy == 0]
             if not idle:
-                return  # every loaded model is answering: load anyway rather than fail the request
-            self._evict(idle[0])
-
-    def _evict(self, name: str) -> None:
-        del self._loaded[name]
-        release_memory()
-        self.evictions.append(name)
-        self.on_evict(name)
+                break  # every loaded model is answering: load anyway rather than fail the request
+            model = self._loaded.pop(idle[0]).model
+            close = getattr(model, "close", None)
+            if callable(close):
+                close()  # a vLLM engine runs in processes of its own
+            del model
+            release_memory()
+            evicted.append(idle[0])
+            self.evictions.append(idle[0])
+        return evicted

@@ -1,96 +1,62 @@
-"""VLLMModel batching with the device call mocked: `vllm.LLM` is replaced by `FakeLLM`, which answers
-each conversation with an echo of its question instead of running a model on a GPU.
+"""VLLMModel around vLLM's async engine, with the engine replaced: `model_vllm.stand_in.StandInEngine`
+answers each conversation with an echo of its question, word by word, instead of running a model on a
+GPU (none here, so the GPU check is switched off where the engine is stood in). The adapter's own event
+loop, its request handling, cancellation and timing run for real.
 
-Two ways: with a stand-in `vllm` module (runs anywhere, like CI without vllm), and with the real vllm
-where only `LLM` is replaced, so real `SamplingParams`, `RequestOutput` and `RequestStateStats` flow
-through the adapter.
+Two ways: with a stand-in `vllm` module (runs anywhere), and with the real vllm where only
+`AsyncLLMEngine` is replaced, so real `AsyncEngineArgs`, `SamplingParams` and `RequestOutput` flow through.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
-import time
-import types
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from model_interface import GenerationConfig, GenerationRequest, ModelUnavailableError
+from model_vllm import adapter
 from model_vllm.adapter import VLLMModel, gpu_memory_in_use_bytes
 from model_vllm.params import VLLMParams
+from model_vllm.stand_in import StandInEngine, stand_in_vllm
 from PIL import Image
 
-
-def question_of(conversation: list[dict[str, Any]]) -> str:
-    content = conversation[-1]["content"]
-    return content if isinstance(content, str) else content[-1]["text"]
-
-
-class FakeLLM:
-    """Stands in for `vllm.LLM` (no GPU): records its arguments and echoes each conversation's question."""
-
-    instances: list[FakeLLM] = []
-    output_factory: Any = None  # builds one RequestOutput-like object
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.kwargs = kwargs
-        self.chat_calls: list[tuple[list, Any, dict]] = []
-        FakeLLM.instances.append(self)
-
-    def chat(self, messages: list, sampling_params: Any, **kwargs: Any) -> list[Any]:
-        self.chat_calls.append((messages, sampling_params, kwargs))
-        arrival = time.time()
-        outputs = [
-            FakeLLM.output_factory(f"echo: {question_of(conversation)}", len(conversation), arrival)
-            for conversation in messages
-        ]
-        time.sleep(0.02)  # the batch takes longer than any request's metrics say
-        return outputs
-
-
-def namespace_output(text: str, prompt_tokens: int, arrival_time: float) -> SimpleNamespace:
-    return SimpleNamespace(
-        prompt_token_ids=list(range(prompt_tokens)),
-        outputs=[SimpleNamespace(text=text, token_ids=[1, 2, 3, 4])],
-        metrics=SimpleNamespace(
-            arrival_time=arrival_time, first_token_latency=0.001, first_token_ts=5.0, last_token_ts=5.003
-        ),
-    )
-
-
-class RecordedSamplingParams:
-    def __init__(self, **kwargs: Any) -> None:
-        self.kwargs = kwargs
+MADE: list[VLLMModel] = []
 
 
 @pytest.fixture
-def stand_in_vllm(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    module = types.ModuleType("vllm")
-    module.LLM = FakeLLM
-    module.SamplingParams = RecordedSamplingParams
-    monkeypatch.setitem(sys.modules, "vllm", module)
-    monkeypatch.setattr(FakeLLM, "instances", [])
-    monkeypatch.setattr(FakeLLM, "output_factory", staticmethod(namespace_output))
-    return module
+def engine_stood_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, module in stand_in_vllm().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(StandInEngine, "instances", [])
+    monkeypatch.setattr(adapter, "gpu_problem", lambda tensor_parallel_size: None)  # no GPU here
+    yield
+    while MADE:
+        MADE.pop().close()  # stops each model's engine loop thread
 
 
 def make_model(**params: Any) -> VLLMModel:
-    return VLLMModel("qwen-test-vllm", "0.1.0", VLLMParams(model_path="/models/qwen", **params))
+    model = VLLMModel("qwen-test-vllm", "0.1.0", VLLMParams(model_path="/models/qwen", **params))
+    MADE.append(model)
+    return model
 
 
-def test_nothing_loads_until_the_first_generate(stand_in_vllm: types.ModuleType) -> None:
+def test_nothing_starts_until_the_first_generate_and_the_engine_is_kept(engine_stood_in: None) -> None:
     model = make_model()
-    assert not model.is_loaded and FakeLLM.instances == []
+    assert not model.is_loaded and StandInEngine.instances == []
     model.generate([GenerationRequest(prompt="q")])
     model.generate([GenerationRequest(prompt="q")])
-    assert len(FakeLLM.instances) == 1
-    assert FakeLLM.instances[0].kwargs["model"] == "/models/qwen"
-    assert FakeLLM.instances[0].kwargs["disable_log_stats"] is False
+    (engine,) = StandInEngine.instances
+    assert engine.args.kwargs["model"] == "/models/qwen" and engine.args.kwargs["disable_log_stats"] is True
+    model.close()
+    assert engine.shut_down and not model.is_loaded
 
 
-def test_a_batch_is_one_chat_call_and_results_keep_request_order(stand_in_vllm: types.ModuleType) -> None:
+def test_a_batch_goes_to_the_engine_at_once_and_results_keep_request_order(engine_stood_in: None) -> None:
     model = make_model()
     requests = [
         GenerationRequest(
@@ -101,27 +67,41 @@ def test_a_batch_is_one_chat_call_and_results_keep_request_order(stand_in_vllm: 
     config = GenerationConfig(max_new_tokens=16, stop=("\n",), seed=5)
     results = model.generate(requests, config)
 
-    (engine,) = FakeLLM.instances
-    (messages, sampling_params, chat_kwargs) = engine.chat_calls[0]
-    assert len(engine.chat_calls) == 1 and len(messages) == 3
-    assert chat_kwargs == {"use_tqdm": False}
-    assert sampling_params.kwargs == {
-        "max_tokens": 16,
-        "temperature": 0.0,
-        "top_p": 1.0,
-        "seed": 5,
-        "stop": ["\n"],
-    }
+    (engine,) = StandInEngine.instances
+    assert engine.most_running == 3  # all three were in the engine together (continuous batching)
     assert [(r.request_id, r.text, r.output_tokens, r.prompt_tokens) for r in results] == [
-        ("0", "echo: question 0", 4, 1),
-        ("1", "echo: question 1", 4, 1),
-        ("2", "echo: question 2", 4, 1),
+        ("0", "echo: question 0", 3, 1),
+        ("1", "echo: question 1", 3, 1),
+        ("2", "echo: question 2", 3, 1),
     ]
-    assert all(r.ok and r.model_id == "qwen-test-vllm" and r.package_version == "0.1.0" for r in results)
+    assert all(r.ok and r.model_id == "qwen-test-vllm" and 0 < r.ttft_s <= r.latency_s for r in results)
+    assert len(set(engine.started)) == 3 and all(rid.startswith(("0-", "1-", "2-")) for rid in engine.started)
 
 
-def test_a_bad_image_fails_its_request_and_the_rest_go_to_vllm_together(
-    stand_in_vllm: types.ModuleType, tmp_path: Path
+def test_sampling_and_rendering_settings_reach_the_engine(engine_stood_in: None) -> None:
+    model = make_model()
+    model.load()
+    (engine,) = StandInEngine.instances
+    prompts: list[Any] = []
+    generate = engine.generate
+
+    def recording_generate(prompt: Any, sampling_params: Any, request_id: str) -> Any:
+        prompts.append((prompt, sampling_params.kwargs))
+        return generate(prompt, sampling_params, request_id)
+
+    engine.generate = recording_generate
+    model.generate(
+        [GenerationRequest(prompt="q", system_prompt="Be brief.")], GenerationConfig(max_new_tokens=2)
+    )
+    ((prompt, sampling),) = prompts
+    assert sampling == {"max_tokens": 2, "temperature": 0.0, "top_p": 1.0, "seed": 0, "stop": []}
+    assert prompt["conversation"][0] == {"role": "system", "content": "Be brief."}
+    assert prompt["tokenize"] == {"add_special_tokens": False}  # the chat template writes BOS/EOS
+    assert prompt["chat_params"].kwargs["chat_template_kwargs"]["add_generation_prompt"] is True
+
+
+def test_a_bad_image_fails_its_request_and_the_rest_are_answered(
+    engine_stood_in: None, tmp_path: Path
 ) -> None:
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"not a png")
@@ -133,72 +113,81 @@ def test_a_bad_image_fails_its_request_and_the_rest_go_to_vllm_together(
     ]
     results = make_model(limit_images=2).generate(requests)
 
-    (engine,) = FakeLLM.instances
-    assert len(engine.chat_calls) == 1
-    assert [question_of(conversation) for conversation in engine.chat_calls[0][0]] == ["first", "last"]
+    (engine,) = StandInEngine.instances
+    assert len(engine.started) == 2
     assert [(r.request_id, r.text, r.ok) for r in results] == [
         ("a", "echo: first", True),
         ("b", "", False),
         ("c", "", False),
         ("d", "echo: last", True),
     ]
-    # the model contract's image loader names the file and the decoder's own error
     error = results[1].error
     assert error.startswith("ImageDecodeError: cannot read image ") and "corrupt.png" in error
-    assert "UnidentifiedImageError" in error
     assert results[2].error == (
         "ValueError: the request has 3 images but the engine accepts at most 2 (raise the model param limit_images)"
     )
 
 
-def test_when_every_request_fails_to_open_vllm_is_not_called(
-    stand_in_vllm: types.ModuleType, tmp_path: Path
+def test_streaming_yields_the_pieces_and_stopping_early_aborts_the_request(
+    engine_stood_in: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corrupt = tmp_path / "corrupt.png"
-    corrupt.write_bytes(b"not a png")
-    results = make_model().generate([GenerationRequest(prompt="q", images=[corrupt])])
-    assert [r.ok for r in results] == [False]
-    assert FakeLLM.instances[0].chat_calls == []
+    model = make_model()
+    pieces = list(model.stream(GenerationRequest(prompt="one two"), GenerationConfig(max_new_tokens=8)))
+    assert pieces == ["echo:", " one", " two"]
+
+    monkeypatch.setattr(StandInEngine, "token_interval_s", 0.01)  # a long answer, paced
+    stream = model.stream(GenerationRequest(prompt="long"), GenerationConfig(max_new_tokens=10000))
+    assert next(stream) == "echo:"
+    stream.close()  # the consumer stopped reading
+    (engine,) = StandInEngine.instances
+    assert engine.abort_seen.wait(30) and engine.aborted == [engine.started[-1]]
 
 
-def test_per_request_timing_comes_from_vllm_metrics(stand_in_vllm: types.ModuleType) -> None:
-    (result,) = make_model().generate([GenerationRequest(prompt="q")])
-    # FakeLLM: first token 1 ms after arrival, then 3 ms for the other 3 tokens, in a 20 ms batch.
-    assert 0.001 <= result.ttft_s < 0.02
-    assert result.latency_s - result.ttft_s == pytest.approx(0.003, abs=1e-9)
-    assert result.tpot_s == pytest.approx(0.001, abs=1e-9)
-
-
-def test_concurrent_batches_take_turns_on_the_engine(stand_in_vllm: types.ModuleType) -> None:
+def test_cancelling_agenerate_from_another_loop_aborts_the_request(
+    engine_stood_in: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(StandInEngine, "token_interval_s", 0.01)
     model = make_model()
     model.load()
-    (engine,) = FakeLLM.instances
-    in_flight: list[int] = []
-    seen_in_flight: list[int] = []
-    chat = engine.chat
+    (engine,) = StandInEngine.instances
 
-    def counting_chat(*args: Any, **kwargs: Any) -> list[Any]:
-        in_flight.append(1)
-        seen_in_flight.append(len(in_flight))
-        try:
-            return chat(*args, **kwargs)  # takes 20 ms
-        finally:
-            in_flight.pop()
+    async def leave_after_the_first_token() -> None:
+        task = asyncio.create_task(
+            model.agenerate(GenerationRequest(prompt="q"), GenerationConfig(max_new_tokens=10000))
+        )
+        await asyncio.to_thread(engine.first_token.wait, 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
-    engine.chat = counting_chat
-    threads = [
-        threading.Thread(target=model.generate, args=([GenerationRequest(prompt=str(index))],))
-        for index in range(4)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert seen_in_flight == [1, 1, 1, 1]
+    asyncio.run(leave_after_the_first_token())
+    assert engine.abort_seen.wait(30) and engine.aborted == engine.started
+    assert not engine.running  # the engine holds nothing for a caller that left
+
+
+def test_astream_from_another_loop_yields_the_pieces(engine_stood_in: None) -> None:
+    model = make_model()
+
+    async def read() -> list[str]:
+        return [piece async for piece in model.astream(GenerationRequest(prompt="a b"), GenerationConfig())]
+
+    assert asyncio.run(read()) == ["echo:", " a", " b"]
+
+
+def test_without_a_gpu_loading_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this host has a CUDA GPU")
+    for name, module in stand_in_vllm().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    with pytest.raises(
+        ModelUnavailableError, match=r"^qwen-test-vllm: vLLM needs a CUDA GPU; none was found$"
+    ):
+        make_model().load()
 
 
 def test_peak_memory_is_gpu_memory_in_use_not_this_process_allocations(
-    stand_in_vllm: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+    engine_stood_in: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gib = 1 << 30
     fake_cuda = SimpleNamespace(
@@ -228,48 +217,67 @@ def test_without_vllm_loading_says_how_to_install_it(monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.requires("vllm")
-def test_real_vllm_sampling_params_and_outputs_flow_through(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_vllm_args_sampling_params_and_outputs_flow_through(monkeypatch: pytest.MonkeyPatch) -> None:
     import vllm
     from vllm.outputs import CompletionOutput, RequestOutput
-    from vllm.v1.metrics.stats import RequestStateStats
 
-    def real_output(text: str, prompt_tokens: int, arrival_time: float) -> RequestOutput:
-        stats = RequestStateStats(
-            arrival_time=arrival_time, first_token_latency=0.001, first_token_ts=7.0, last_token_ts=7.002
-        )
+    def real_output(request_id: str, text: str, token_ids: list[int], prompt_tokens: int, finished: bool):
         completion = CompletionOutput(
-            index=0,
-            text=text,
-            token_ids=[5, 6, 7],
-            cumulative_logprob=None,
-            logprobs=None,
-            finish_reason="stop",
-        )
+            index=0, text=text, token_ids=token_ids, cumulative_logprob=None, logprobs=None,
+            finish_reason="stop" if finished else None,
+        )  # fmt: skip
         return RequestOutput(
-            request_id="0",
-            prompt=None,
-            prompt_token_ids=list(range(prompt_tokens)),
-            prompt_logprobs=None,
-            outputs=[completion],
-            finished=True,
-            metrics=stats,
-        )
+            request_id=request_id, prompt=None, prompt_token_ids=list(range(prompt_tokens)),
+            prompt_logprobs=None, outputs=[completion], finished=finished,
+        )  # fmt: skip
 
-    monkeypatch.setattr(vllm, "LLM", FakeLLM)  # the device call; everything else is real vllm
-    monkeypatch.setattr(FakeLLM, "instances", [])
-    monkeypatch.setattr(FakeLLM, "output_factory", staticmethod(real_output))
+    sampling: list[Any] = []
+
+    class RecordingEngine(StandInEngine):  # the device call; everything else is real vllm
+        def generate(self, prompt: Any, sampling_params: Any, request_id: str) -> Any:
+            sampling.append(sampling_params)
+            return super().generate(prompt, sampling_params, request_id)
+
+    # The stand-in renderer hands the conversation through; the real one is tested in test_vllm_rendering.
+    monkeypatch.setattr(vllm, "AsyncLLMEngine", RecordingEngine)
+    monkeypatch.setattr(RecordingEngine, "instances", [])
+    monkeypatch.setattr(RecordingEngine, "make_output", staticmethod(real_output))
+    monkeypatch.setattr(adapter, "gpu_problem", lambda tensor_parallel_size: None)  # no GPU here
 
     requests = [
         GenerationRequest(prompt="one", system_prompt="Be brief.", images=[Image.new("RGB", (8, 8))]),
         GenerationRequest(prompt="two"),
     ]
-    results = make_model().generate(requests, GenerationConfig(max_new_tokens=8, temperature=0.5, seed=1))
+    model = make_model()
+    results = model.generate(requests, GenerationConfig(max_new_tokens=8, temperature=0.5, seed=1))
 
-    (messages, sampling_params, _) = FakeLLM.instances[0].chat_calls[0]
-    assert isinstance(sampling_params, vllm.SamplingParams)
-    assert (sampling_params.max_tokens, sampling_params.temperature, sampling_params.seed) == (8, 0.5, 1)
+    (engine,) = RecordingEngine.instances
+    assert isinstance(engine.args, vllm.AsyncEngineArgs) and engine.args.model == "/models/qwen"
+    assert engine.args.limit_mm_per_prompt == {"image": 4, "video": 0}
+    assert all(isinstance(params, vllm.SamplingParams) for params in sampling)
+    assert [(p.max_tokens, p.temperature, p.seed) for p in sampling] == [(8, 0.5, 1)] * 2
     assert [(r.text, r.prompt_tokens, r.output_tokens) for r in results] == [
-        ("echo: one", 2, 3),
-        ("echo: two", 1, 3),
+        ("echo: one", 2, 2),
+        ("echo: two", 1, 2),
     ]
-    assert all(r.latency_s - r.ttft_s == pytest.approx(0.002, abs=1e-9) for r in results)
+    model.close()
+
+
+def test_concurrent_callers_share_the_engine(engine_stood_in: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads calling `generate` at once (a pipeline run and the chat UI) are batched together."""
+    monkeypatch.setattr(StandInEngine, "hold_until_running", 4)  # each request waits until 4 run at once
+    model = make_model()
+    model.load()
+    results: list[Any] = []
+    threads = [
+        threading.Thread(
+            target=lambda i=i: results.extend(model.generate([GenerationRequest(prompt=str(i))]))
+        )
+        for i in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(result.text for result in results) == [f"echo: {i}" for i in range(4)]
+    assert StandInEngine.instances[0].most_running == 4

@@ -67,3 +67,34 @@ def test_vllm_answers_a_question_about_an_image(tmp_path: Path) -> None:
     # Per-request metrics were on (disable_log_stats=False): TTFT precedes the end of decoding.
     assert 0 < invoice.ttft_s <= invoice.latency_s
     assert invoice.peak_memory_bytes > 1 << 30  # vLLM's preallocated pool, not this process's allocations
+
+
+@pytest.mark.gpu
+@pytest.mark.requires("vllm")
+def test_the_async_engine_aborts_a_stream_left_early_and_answers_the_next() -> None:
+    """The real engine: a consumer that stops reading frees its request; the engine goes on; close() ends it."""
+    import time
+
+    model = create_vllm_model(
+        "qwen2.5-vl-vllm-gpu-test",
+        VLLMParams(
+            model_path=gpu_model_path(), max_model_len=4096, gpu_memory_utilization=0.6, limit_images=1
+        ),
+    )
+    stream = model.stream(
+        GenerationRequest(prompt="Count from 1 to 3000, separated by commas."),
+        GenerationConfig(max_new_tokens=3000),
+    )
+    assert next(stream)
+    stream.close()
+    deadline = time.monotonic() + 60  # bounds a hang only
+    while model._engine.get_num_unfinished_requests():
+        assert time.monotonic() < deadline, "the abandoned request is still in the engine"
+        time.sleep(0.1)
+    (answer,) = model.generate(
+        [GenerationRequest(prompt="What is the capital of France? One word.")],
+        GenerationConfig(max_new_tokens=8),
+    )
+    assert "paris" in answer.text.lower()
+    model.close()
+    assert not model.is_loaded

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import model_vllm
 import pytest
-from model_vllm import registry
+from model_vllm import adapter, registry
 from model_vllm.adapter import VLLMModel
 from model_vllm.checkpoints import cached_snapshot, checkpoint_location, weights_problem
 from model_vllm.params import VLLMParams
@@ -46,7 +46,7 @@ def test_importing_and_listing_models_imports_neither_vllm_nor_torch() -> None:
 
 def test_check_without_vllm_says_to_install_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "vllm_installed", lambda: False)
-    monkeypatch.setattr(registry, "cuda_device_count", lambda: pytest.fail("probed CUDA without vllm"))
+    monkeypatch.setattr(adapter, "cuda_device_count", lambda: pytest.fail("probed CUDA without vllm"))
     availability = registry.check_vllm_model(VLLMParams(model_path="Qwen/Qwen2.5-VL-3B-Instruct"))
     assert (availability.ok, availability.reason) == (
         False,
@@ -58,22 +58,22 @@ def test_check_lists_missing_weights_and_missing_gpus(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(registry, "vllm_installed", lambda: True)
-    monkeypatch.setattr(registry, "cuda_device_count", lambda: 0)
+    monkeypatch.setattr(adapter, "cuda_device_count", lambda: 0)
     availability = registry.check_vllm_model(VLLMParams(model_path=str(tmp_path)))
     assert not availability.ok
     assert availability.reason == (
-        f"model_path {str(tmp_path)!r} is not a checkpoint folder (no config.json); "
-        "needs 1 CUDA GPU(s) (tensor_parallel_size), found 0"
+        f"vLLM needs a CUDA GPU; none was found; model_path {str(tmp_path)!r} is not a checkpoint folder "
+        "(no config.json)"
     )
 
 
 def test_check_passes_with_weights_and_enough_gpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     local_checkpoint(tmp_path)
     monkeypatch.setattr(registry, "vllm_installed", lambda: True)
-    monkeypatch.setattr(registry, "cuda_device_count", lambda: 2)
+    monkeypatch.setattr(adapter, "cuda_device_count", lambda: 2)
     assert registry.check_vllm_model(VLLMParams(model_path=str(tmp_path), tensor_parallel_size=2)).ok
     too_few = registry.check_vllm_model(VLLMParams(model_path=str(tmp_path), tensor_parallel_size=4))
-    assert too_few.reason == "needs 4 CUDA GPU(s) (tensor_parallel_size), found 2"
+    assert too_few.reason == "needs 4 CUDA GPUs (tensor_parallel_size), found 2"
 
 
 def test_check_with_real_probes_on_this_machine() -> None:
@@ -82,8 +82,8 @@ def test_check_with_real_probes_on_this_machine() -> None:
     availability = spec.availability()
     if not registry.vllm_installed():
         assert availability.reason == "vllm is not installed; install the vllm extra: uv sync --extra vllm"
-    elif registry.cuda_device_count() == 0:
-        assert availability.reason.endswith("needs 1 CUDA GPU(s) (tensor_parallel_size), found 0")
+    elif adapter.cuda_device_count() == 0:
+        assert availability.reason.startswith("vLLM needs a CUDA GPU; none was found")
     else:
         assert availability.ok == (weights_problem("Qwen/Qwen2.5-VL-3B-Instruct") is None)
 

@@ -1,19 +1,22 @@
-"""Our messages through vLLM's real prompt rendering, on CPU: `LLM.chat`'s own preprocessing
-(`LLM._preprocess_chat`: chat template, PIL image parsing, Qwen2.5-VL image processor, placeholder
-expansion) with model-hf's tiny Qwen2.5-VL tokenizer/processor/config (no weights, no GPU).
+"""Our messages through vLLM's real prompt rendering, on CPU: `model_vllm.rendering.engine_input` with the
+renderer the async engine builds (chat template, PIL image parsing, Qwen2.5-VL image processor, placeholder
+expansion), from model-hf's tiny Qwen2.5-VL tokenizer/processor/config (no weights, no GPU). The result is
+the same as `LLM.chat`'s own preprocessing (`LLM._preprocess_chat`), which the adapter used before.
 
-Only the engine is missing: the `LLM` object is made without `__init__`, which would start one on a GPU.
+Only the engine is missing: its renderer is built as `AsyncLLM.__init__` builds it, without the GPU engine.
 Needs vllm (skipped without it) and loads it, so it is slow.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from model_interface import GenerationRequest
 from model_vllm.inputs import chat_messages
 from model_vllm.params import VLLMParams, engine_kwargs
+from model_vllm.rendering import engine_input
 from PIL import Image
 
 pytestmark = [pytest.mark.slow, pytest.mark.requires("vllm")]
@@ -35,21 +38,18 @@ def tiny_params(folder: Path, **overrides) -> VLLMParams:
     return VLLMParams(model_path=str(folder), max_model_len=2048, min_pixels=3136, **overrides)
 
 
-def offline_llm_without_engine(params: VLLMParams):
-    """A real `vllm.LLM` with the renderer `LLM.__init__` would build, minus the GPU engine."""
-    from vllm import LLM
+def engine_renderer(params: VLLMParams):
+    """The renderer `AsyncLLM.__init__` builds (`renderer_from_config(vllm_config)`), minus the GPU engine."""
     from vllm.config import DeviceConfig, VllmConfig
-    from vllm.engine.arg_utils import EngineArgs
+    from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.renderers.registry import renderer_from_config
 
-    model_config = EngineArgs(**engine_kwargs(params)).create_model_config()
-    llm = object.__new__(LLM)
-    llm.model_config = model_config
-    llm.renderer = renderer_from_config(
-        VllmConfig(model_config=model_config, device_config=DeviceConfig("cpu"))
-    )
-    llm.chat_template = None  # LLM(chat_template=None): the model's own template
-    return llm
+    model_config = AsyncEngineArgs(**engine_kwargs(params)).create_model_config()
+    return renderer_from_config(VllmConfig(model_config=model_config, device_config=DeviceConfig("cpu")))
+
+
+def rendered(params: VLLMParams, conversation: list) -> dict:
+    return asyncio.run(engine_input(engine_renderer(params), conversation))
 
 
 @pytest.mark.parametrize(
@@ -58,18 +58,19 @@ def offline_llm_without_engine(params: VLLMParams):
     # 50176 it keeps its size, rounded to 196x112 (28 tokens). So mm_processor_kwargs reach the processor.
     [(12544, 10), (50176, 28)],
 )
-def test_llm_chat_preprocessing_renders_our_messages_with_the_model_template(
+def test_the_engine_renderer_renders_our_messages_with_the_model_template(
     tiny_qwen_folder: Path, max_pixels: int, image_tokens: int
 ) -> None:
     params = tiny_params(tiny_qwen_folder, max_pixels=max_pixels, limit_images=2)
-    llm = offline_llm_without_engine(params)
+    renderer = engine_renderer(params)
     request = GenerationRequest(prompt="What is the total?", system_prompt="Be brief.")
 
-    (prompt,) = llm._preprocess_chat([chat_messages(request, [Image.new("RGB", (200, 100), "white")])])
+    conversation = chat_messages(request, [Image.new("RGB", (200, 100), "white")])
+    prompt = asyncio.run(engine_input(renderer, conversation))
 
     assert prompt["type"] == "multimodal"
     assert len(prompt["mm_placeholders"]["image"]) == 1
-    assert llm.renderer.tokenizer.decode(prompt["prompt_token_ids"]) == (
+    assert renderer.tokenizer.decode(prompt["prompt_token_ids"]) == (
         "<|im_start|>system\nBe brief.<|im_end|>\n"
         "<|im_start|>user\n<|vision_start|>" + "<|image_pad|>" * image_tokens + "<|vision_end|>"
         "What is the total?<|im_end|>\n"
@@ -79,9 +80,9 @@ def test_llm_chat_preprocessing_renders_our_messages_with_the_model_template(
 
 def test_too_many_images_are_refused_by_vllm_too(tiny_qwen_folder: Path) -> None:
     """Why the adapter checks limit_images first: vLLM would fail the whole batch's rendering."""
-    llm = offline_llm_without_engine(tiny_params(tiny_qwen_folder, max_pixels=12544, limit_images=1))
+    params = tiny_params(tiny_qwen_folder, max_pixels=12544, limit_images=1)
     request = GenerationRequest(prompt="Compare.")
     from vllm.exceptions import VLLMValidationError
 
     with pytest.raises(VLLMValidationError, match="At most 1 image"):
-        llm._preprocess_chat([chat_messages(request, [Image.new("RGB", (64, 64))] * 2)])
+        rendered(params, chat_messages(request, [Image.new("RGB", (64, 64))] * 2))

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from vlm_pipelines.defs.automation.sensors import partition_run_tags
 from vlm_pipelines.defs.partitions import evaluation_partition_key
 
 
@@ -24,7 +23,6 @@ def build_reevaluation_schedule(evaluation_job, models: Mapping, tasks: Mapping)
                 yield dg.RunRequest(
                     run_key=f"{stamp}:{model_name}|{task_name}",
                     partition_key=evaluation_partition_key(model_name, task_name),
-                    tags=partition_run_tags(models[model_name]),
                 )
 
     return weekly_reevaluation

@@ -24,23 +24,6 @@ def models_by_package(models: Mapping[str, EvaluatedModel]) -> dict[str, list[st
     return packages
 
 
-def partition_run_tags(entry: EvaluatedModel) -> dict[str, str]:
-    """Tags every run of a model's partition carries: the GPUs its inference takes in a deployment
-    (the Docker launcher pins that many devices; Kubernetes gets `nvidia.com/gpu` requests)."""
-    from model_interface import UnknownModelError
-
-    from vlm_pipelines.gpus import GPUS_TAG, gpus_needed, k8s_gpu_config
-
-    try:
-        gpus = gpus_needed(entry)
-    except UnknownModelError:  # the model's package is not installed here: its run fails with the reason
-        gpus = 0
-    tags = {GPUS_TAG: str(gpus)}
-    if gpus:  # read by dagster-k8s's K8sRunLauncher (docker/k8s); ignored by the Docker launcher
-        tags["dagster-k8s/config"] = json.dumps(k8s_gpu_config(gpus))
-    return tags
-
-
 def build_scoring_sensor() -> dg.RunStatusSensorDefinition:
     """Starts `scoring` (CPU) for the partition of every `inference` run that succeeded."""
     from vlm_pipelines.defs.evaluation.jobs import inference_job, scoring_job
@@ -90,8 +73,7 @@ def build_release_tag_sensor(
                         dg.RunRequest(
                             run_key=f"{tag.identity}:{model_name}|{task_name}",
                             partition_key=evaluation_partition_key(model_name, task_name),
-                            tags={
-                                **partition_run_tags(models[model_name]),
+                            tags={  # the GPUs the run needs: the deployment's run coordinator
                                 "vlmbench/release_tag": tag.name,
                                 "vlmbench/release_commit": tag.commit,
                                 "vlmbench/package": tag.package,

@@ -5,7 +5,7 @@ the default multiprocess executor would only add a process start (and the import
 
 `evaluate` does a partition's three steps in one run (the embedded default, `vlmbench run`, CI). A
 deployment splits it: `inference` (predictions) runs on a GPU container, pinned to its own devices by
-`GpuDockerRunLauncher`, and `scoring` (metrics and report) follows on a CPU container, started by the
+`GpuDockerRunLauncher` (how many devices: `GpuQueuedRunCoordinator`, from the run's partition), and `scoring` (metrics and report) follows on a CPU container, started by the
 `score_after_inference` sensor; `VLMBENCH_SPLIT_INFERENCE=1` points the release sensor and the schedule
 at `inference` (docs/deploy.md explains the choice).
 """
@@ -13,7 +13,6 @@ at `inference` (docs/deploy.md explains the choice).
 import dagster as dg
 
 EVALUATE_SELECTION = dg.AssetSelection.assets("predictions", "sample_metrics", "task_report")
-INFERENCE_TAGS = {"vlmbench/inference": "true"}  # dagster.yaml: one inference run per GPU
 
 datasets_job = dg.define_asset_job(
     "datasets",
@@ -24,14 +23,12 @@ datasets_job = dg.define_asset_job(
 evaluate_job = dg.define_asset_job(
     "evaluate",
     selection=EVALUATE_SELECTION,
-    tags=INFERENCE_TAGS,
     description="Predictions, per-sample metrics and report of one model x task partition.",
     executor_def=dg.in_process_executor,
 )
 inference_job = dg.define_asset_job(
     "inference",
     selection=dg.AssetSelection.assets("predictions"),
-    tags=INFERENCE_TAGS,
     description="Predictions of one model x task partition (a deployment's GPU run).",
     executor_def=dg.in_process_executor,
 )

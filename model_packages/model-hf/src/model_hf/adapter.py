@@ -286,7 +286,9 @@ class HFModel(VisionLanguageModel):
         return _EncodedBatch(failures, [index for index, _, _ in prepared], inputs)
 
     def _generate_prepared(self, batch: PreparedBatch, config: GenerationConfig) -> list[GenerationResult]:
-        from model_hf.streamers import FirstTokenTimer
+        from model_interface.cancellation import cancel_event
+
+        from model_hf.streamers import CancelOnEvent, FirstTokenTimer
 
         encoded: _EncodedBatch = batch.payload
         requests = batch.requests
@@ -297,7 +299,13 @@ class HFModel(VisionLanguageModel):
             inputs = encoded.inputs
             # With stop strings generate() reads the tokenizer, which another thread may be encoding with.
             with self._tokenizer_lock if config.stop else contextlib.nullcontext():
-                output = self._run_generate(inputs, config, streamer=FirstTokenTimer(stopwatch))
+                stop = cancel_event()  # set when every caller of this batch has gone (the model service)
+                output = self._run_generate(
+                    inputs,
+                    config,
+                    streamer=FirstTokenTimer(stopwatch),
+                    cancel=CancelOnEvent(stop) if stop is not None else None,
+                )
             prompt_length = inputs["input_ids"].shape[1]
             new_tokens = output[:, prompt_length:].tolist()
             prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()

@@ -49,6 +49,16 @@ def _served(response) -> dict[str, dict]:
     return {entry["id"]: entry for entry in response.json().get("data", [])}
 
 
+def _key_refused(params: OpenAIClientParams, status: int) -> str:
+    import os
+
+    sent = "a key" if os.environ.get(params.api_key_env) else "no key"
+    return (
+        f"{params.base_url} refused the request (HTTP {status}; {sent} was sent): set the environment variable "
+        f"{params.api_key_env} (the api_key_env param) to the server's API key"
+    )
+
+
 def check_endpoint(params: BaseModel) -> Availability:
     import httpx
 
@@ -57,7 +67,10 @@ def check_endpoint(params: BaseModel) -> Availability:
     assert isinstance(params, OpenAIClientParams)
     try:
         with Endpoint(params) as endpoint:
-            models = _served(endpoint.get(f"{params.base_url}/models"))
+            response = endpoint.get(f"{params.base_url}/models")
+            if response.status_code in (401, 403):
+                return Availability(False, _key_refused(params, response.status_code))
+            models = _served(response)
     except (httpx.HTTPError, ValueError, KeyError) as error:
         return Availability(
             False,

@@ -1,4 +1,5 @@
-"""What vLLM is given for a request: chat messages for `LLM.chat`, and `SamplingParams` keyword arguments.
+"""What vLLM is given for a request: chat messages (rendered by `model_vllm.rendering`), and
+`SamplingParams` keyword arguments.
 
 Pure: nothing here imports vllm. Images go in as PIL images (`{"type": "image_pil", ...}` parts, which
 vllm's chat parser accepts), and vLLM applies the model's own chat template, which puts each image's

@@ -1,4 +1,4 @@
-"""Engine settings for a vLLM model, and the `vllm.LLM(...)` keyword arguments they become.
+"""Engine settings for a vLLM model, and the `vllm.AsyncEngineArgs(...)` keyword arguments they become.
 
 Pure: nothing here imports vllm, so the mapping is unit-tested without it (and checked against vllm's
 real `EngineArgs` where vllm is installed).
@@ -53,7 +53,7 @@ class VLLMParams(BaseModel):
 
 
 def engine_kwargs(params: VLLMParams, model: str | None = None) -> dict[str, Any]:
-    """Keyword arguments for `vllm.LLM` (every key is a vllm 0.32 `EngineArgs` field). `model` is where
+    """Keyword arguments for `vllm.AsyncEngineArgs` (every key is a vllm 0.32 `EngineArgs` field). `model` is where
     the checkpoint is, when that differs from `params.model_path` (a cached Hub snapshot folder)."""
     return {
         "model": model or params.model_path,
@@ -66,6 +66,6 @@ def engine_kwargs(params: VLLMParams, model: str | None = None) -> dict[str, Any
         "mm_processor_kwargs": {"min_pixels": params.min_pixels, "max_pixels": params.max_pixels},
         "seed": ENGINE_SEED,
         "trust_remote_code": False,
-        # `LLM` turns stats off by default, and then `RequestOutput.metrics` is None (no per-request TTFT).
-        "disable_log_stats": False,
+        # The adapter times each request itself; the engine's stat loggers are not read.
+        "disable_log_stats": True,
     }

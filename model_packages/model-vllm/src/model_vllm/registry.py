@@ -1,8 +1,8 @@
 """The model ids this package registers (entry point `vlmbench.models` -> `model_specs`).
 
 Cheap to import and to call: neither vllm nor torch is imported by importing this module or calling
-`model_specs`. `check` finds vllm with `find_spec`, looks for the weights on disk or in the Hugging Face
-cache, and only then imports torch to count CUDA devices.
+`model_specs`. `check` finds vllm with `find_spec`, then imports torch to count CUDA devices and looks for the
+weights on disk or in the Hugging Face cache.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import importlib.util
 from model_interface import Availability, ModelSpec, Resolution, package_version
 from pydantic import BaseModel
 
-from model_vllm.adapter import INSTALL_HINT, PACKAGE, VLLMModel
+from model_vllm.adapter import INSTALL_HINT, PACKAGE, VLLMModel, gpu_problem
 from model_vllm.checkpoints import weights_problem
 from model_vllm.params import VLLMParams
 
@@ -50,15 +50,8 @@ def check_vllm_model(params: BaseModel) -> Availability:
     assert isinstance(params, VLLMParams)
     if not vllm_installed():
         return Availability(False, f"vllm is not installed; {INSTALL_HINT}")
-    problems = []
-    missing_weights = weights_problem(params.model_path)
-    if missing_weights:
-        problems.append(missing_weights)
-    devices = cuda_device_count()
-    if devices < params.tensor_parallel_size:
-        problems.append(
-            f"needs {params.tensor_parallel_size} CUDA GPU(s) (tensor_parallel_size), found {devices}"
-        )
+    problems = [gpu_problem(params.tensor_parallel_size), weights_problem(params.model_path)]
+    problems = [problem for problem in problems if problem]
     return Availability(False, "; ".join(problems)) if problems else Availability(True)
 
 
@@ -75,10 +68,3 @@ def resolve_vllm_model(params: BaseModel) -> Resolution:
 
 def vllm_installed() -> bool:
     return importlib.util.find_spec("vllm") is not None
-
-
-def cuda_device_count() -> int:
-    """CUDA devices torch can see. Imports torch (installed with vllm), so call it from `check` only."""
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
