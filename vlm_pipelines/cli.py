@@ -1,5 +1,5 @@
-"""`vlmbench`: check this machine, list models and tasks, run the demo, evaluate a model, open the UI,
-serve models over HTTP.
+"""`vlmbench`: check this machine, list models and tasks, run the demo, evaluate models on tasks, list,
+compare and export past results, open the UI, serve models over HTTP.
 
 The CLI parses arguments and prints; running the evaluations is `vlm_pipelines.defs.runner`'s job.
 A user error is one line on stderr and a non-zero exit code; `--debug` shows the traceback.
@@ -294,6 +294,9 @@ def print_leaderboard() -> None:
     print()
     print(console_text(board))
     print_leaderboard_paths()
+    explorers = [section["explorer"] for section in board.get("sections", []) if section.get("explorer")]
+    if explorers:
+        print("Sample explorers: " + ", ".join(explorers))
 
 
 def print_leaderboard_paths() -> None:
@@ -317,12 +320,16 @@ def refuse_local_overrides(args: argparse.Namespace) -> None:
     """A deployment evaluates its own registry entries: local overrides would silently not apply."""
     given = [option for option, value in (("--dataset", getattr(args, "dataset", None)),
              ("--model-param", getattr(args, "model_param", None)), ("--gen", getattr(args, "gen", None)),
-             ("--set", args.set), ("--encoding", getattr(args, "encoding", None))) if value]  # fmt: skip
+             ("--set", args.set), ("--encoding", getattr(args, "encoding", None)),
+             ("--seed", getattr(args, "seed", None) is not None)) if value]  # fmt: skip
     if given:
         raise UsageError(
             f"{given[0]} cannot be sent to a deployment, which evaluates its own registry entries; "
             "add a registry entry (registry/models, registry/tasks) to the deployment instead"
         )
+    for option in ("output", "mlflow"):
+        if getattr(args, option, None):
+            raise UsageError(f"--{option} cannot be used with --deployment: the runs and results stay there")
 
 
 def run_plan(runner, models: dict, tasks: dict, args: argparse.Namespace):
@@ -369,11 +376,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     model_registry, task_registry = load_model_registry(), load_task_registry()
     _warn_registry_errors(model_registry, task_registry)
     models = {name: entry for name, entry in model_registry.items() if entry.demo}
-    if args.model:
-        unknown = sorted(set(args.model) - set(models))
+    chosen = names(args.model)
+    if chosen:
+        unknown = sorted(set(chosen) - set(models))
         if unknown:
             raise UsageError(f"--model {unknown[0]!r} is not a demo model; demo models: {', '.join(models)}")
-        models = {name: entry for name, entry in models.items() if name in args.model}
+        models = {name: entry for name, entry in models.items() if name in chosen}
     tasks = {name: task for name, task in task_registry.items() if task.demo}
     if not models or not tasks:
         raise UsageError("no demo models or tasks: mark registry entries with `demo: true`")
@@ -388,6 +396,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         report = run_plan(runner, models, tasks, args)
         print(f"Leaderboard: {args.deployment.rstrip('/')}/assets/leaderboard")
         return 1 if report.failures else 0
+    models = seeded(models, args.seed)
     for entry in models.values():
         ensure_runnable(entry)
     runner.start_loading(models)
@@ -400,8 +409,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print_resolutions(models)
     report = run_plan(runner, models, tasks, args)
     print_leaderboard()
+    write_output(report, args)
     print("Browse the runs, assets and metadata with: uv run vlmbench dev")
     return 1 if report.failures else 0
+
+
+def names(values: Sequence[str] | None) -> list[str]:
+    """Names given as `--x a,b` and/or `--x a --x b`, in order, without repeats."""
+    found = [name.strip() for value in values or () for name in value.split(",") if name.strip()]
+    return list(dict.fromkeys(found))
+
+
+def seeded(models: dict, seed: int | None) -> dict:
+    """The models with `--seed` as their generation seed: each changed entry is a variant of its own, so a
+    different seed is a different result key."""
+    from vlm_pipelines.variants import model_variant
+
+    if seed is None:
+        return models
+    variants = [model_variant(entry, with_generation(entry, [f"seed={seed}"])) for entry in models.values()]
+    return {entry.name: entry for entry in variants}
 
 
 def registry_entry(name: str):
@@ -432,57 +459,96 @@ def model_entry(name: str, model_params: Sequence[str] = ()):
     return entry
 
 
-def resolve_model_entry(args: argparse.Namespace):
-    """The registry entry (or an ad hoc one for a bare model id) with --model-param and --gen merged in:
-    changed, it is an entry of its own (`vlm_pipelines.variants`), with its own name and results."""
+def resolve_model_entry(name: str, args: argparse.Namespace):
+    """The registry entry (or an ad hoc one for a bare model id) with --model-param, --gen and --seed merged
+    in: changed, it is an entry of its own (`vlm_pipelines.variants`), with its own name and results."""
     from vlm_pipelines.variants import model_variant
 
-    changed = with_generation(model_entry(args.model, args.model_param), args.gen)
-    return model_variant(registry_entry(args.model), changed)
+    seed = [f"seed={args.seed}"] if args.seed is not None else []
+    changed = with_generation(model_entry(name, args.model_param), [*args.gen, *seed])
+    return model_variant(registry_entry(name), changed)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from vlm_pipelines.evaluation import default_paths, ensure_runnable
-    from vlm_pipelines.evaluation.archive import load_result
+def run_tasks(args: argparse.Namespace) -> dict:
+    """The tasks of `--task a,b` (with --set and --encoding applied), or the task of `--dataset PATH`."""
     from vlm_pipelines.registry_files import RegistryError
     from vlm_pipelines.tasks import load_task_registry, task_for_dataset
     from vlm_pipelines.variants import save_task
 
-    if bool(args.task) == bool(args.dataset):
-        raise UsageError("give exactly one of --task NAME or --dataset PATH")
-    if args.deployment:
-        return submit_run(args)
-    entry = resolve_model_entry(args)
-    runner = runner_for(args)
-    runner.start_loading({entry.name: entry})  # imports and weights load while the rest is set up
-    if args.task:
-        try:
-            task = load_task_registry().require(args.task)
-        except RegistryError as error:
-            raise UsageError(str(error)) from None
-    else:
+    if args.dataset:
         path = Path(args.dataset).expanduser().resolve()
         if not path.exists():
             raise UsageError(f"dataset path {path} does not exist")
         try:
-            task = save_task(task_for_dataset(path, metrics=args.metric or None, encoding=args.encoding))
+            tasks = [save_task(task_for_dataset(path, metrics=args.metric or None, encoding=args.encoding))]
         except ValueError as error:
             raise UsageError(str(error)) from None
+    else:
+        registry = load_task_registry()
+        try:
+            tasks = [registry.require(name) for name in names(args.task)]
+        except RegistryError as error:
+            raise UsageError(str(error)) from None
     # --encoding is `--set dataset.encoding=NAME` for a registry task (it already is in a --dataset task)
-    encoding = [f"dataset.encoding={args.encoding}"] if args.encoding and args.task else []
-    task = set_task_fields(task, [*args.set, *encoding])
-    ensure_runnable(entry)
-    print(f"vlmbench run: {entry.name} on {task.name}", flush=True)
-    print_resolutions({entry.name: entry})
-    report = run_plan(runner, {entry.name: entry}, {task.name: task}, args)
-    if report.failures:
-        return 1
-    evaluated = next(step for step in report.steps if step.kind == "evaluate")
-    print_result(
-        load_result(default_paths().results, task.name, entry.name, evaluated.records["sample_metrics"]), task
-    )
+    encoding = [f"dataset.encoding={args.encoding}"] if args.encoding and not args.dataset else []
+    changed = [set_task_fields(task, [*args.set, *encoding]) for task in tasks]
+    return {task.name: task for task in changed}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from vlm_pipelines.evaluation import ensure_runnable
+
+    if bool(names(args.task)) == bool(args.dataset):
+        raise UsageError("give exactly one of --task NAME or --dataset PATH")
+    if args.deployment:
+        return submit_run(args)
+    models = {entry.name: entry for entry in (resolve_model_entry(name, args) for name in names(args.model))}
+    runner = runner_for(args)
+    runner.start_loading(models)  # imports and weights load while the rest is set up
+    tasks = run_tasks(args)
+    for entry in models.values():
+        ensure_runnable(entry)
+    print(f"vlmbench run: {', '.join(models)} on {', '.join(tasks)}", flush=True)
+    print_resolutions(models)
+    report = run_plan(runner, models, tasks, args)
+    for result in evaluated_results(report):
+        print_result(result, tasks[result.task])
+    write_output(report, args)
     print_leaderboard_paths()
-    return 0
+    return 1 if report.failures else 0
+
+
+def evaluated_results(report) -> list:
+    """The archived result of each model x task the run evaluated."""
+    from vlm_pipelines.evaluation import default_paths
+    from vlm_pipelines.evaluation.archive import load_result
+
+    root = default_paths().results
+    return [
+        load_result(root, step.task, step.model, step.records["sample_metrics"])
+        for step in report.steps
+        if step.kind == "evaluate" and step.ok and "sample_metrics" in step.records
+    ]
+
+
+def write_output(report, args: argparse.Namespace) -> None:
+    """`--output DIR`: the run's results summary (and with `--log-samples` its per-sample JSONL files)."""
+    from vlm_pipelines.results import write_run_output
+
+    if not args.output:
+        return
+    config = {
+        "models": list(dict.fromkeys(step.model for step in report.steps if step.kind == "evaluate")),
+        "tasks": list(dict.fromkeys(step.task for step in report.steps if step.kind == "dataset")),
+        "limit": args.max_samples,
+        "batch_size": getattr(args, "batch_size", None),
+        "seed": args.seed,
+    }
+    written = write_run_output(Path(args.output), evaluated_results(report), config, args.log_samples)
+    print(
+        f"\nOutput: {written[0]}"
+        + (f" and {len(written) - 1} per-sample JSONL file(s)" if written[1:] else "")
+    )
 
 
 def submit_run(args: argparse.Namespace) -> int:
@@ -491,11 +557,18 @@ def submit_run(args: argparse.Namespace) -> int:
 
     refuse_local_overrides(args)
     registry = load_model_registry()
-    if args.model not in registry:
-        raise UsageError(f"--deployment needs a model registry name; registry names: {', '.join(registry)}")
-    print(f"vlmbench run: {args.model} on {args.task}, submitted to {args.deployment}", flush=True)
-    report = run_plan(runner_for(args), {args.model: registry[args.model]}, {args.task: args.task}, args)
+    models = names(args.model)
+    unknown = [name for name in models if name not in registry]
+    if unknown:
+        raise UsageError(f"--deployment needs model registry names; registry names: {', '.join(registry)}")
+    tasks = names(args.task)
+    print(
+        f"vlmbench run: {', '.join(models)} on {', '.join(tasks)}, submitted to {args.deployment}", flush=True
+    )
+    plan_models = {name: registry[name] for name in models}
+    report = run_plan(runner_for(args), plan_models, {name: name for name in tasks}, args)
     print(f"Report: {args.deployment.rstrip('/')}/assets/task_report")
+    print(f"Leaderboard: {args.deployment.rstrip('/')}/assets/leaderboard")
     return 1 if report.failures else 0
 
 
@@ -626,10 +699,140 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- results -------------------------------------------------------------------------------------
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from vlm_pipelines import results as archive
+    from vlm_pipelines.evaluation import default_paths
+
+    paths = default_paths()
+    try:
+        if args.results_command == "list":
+            return results_list(archive, paths, args)
+        if args.results_command == "show":
+            return results_show(archive, paths, args)
+        if args.results_command == "compare":
+            return results_compare(archive, paths, args)
+        return results_export(archive, paths, args)
+    except archive.ResultLookupError as error:
+        raise UsageError(str(error)) from None
+
+
+def results_list(archive, paths, args: argparse.Namespace) -> int:
+    from vlm_pipelines.reports.tables import markdown_table
+
+    found = archive.find_results(paths.results, task=args.task, model=args.model, history=args.all)
+    if not found:
+        print(f"no results in {paths.results}" + (" matching the filters" if args.task or args.model else ""))
+        return 0
+    print(markdown_table(archive.listing(found)).rstrip())
+    return 0
+
+
+def results_show(archive, paths, args: argparse.Namespace) -> int:
+    shown = archive.describe(archive.resolve(paths.results, args.key), paths)
+    if args.json:
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
+        return 0
+    for name, value in shown.items():
+        if name == "metrics":
+            print("metrics (mean [95% CI], n):")
+            for metric, figures in value.items():
+                mean, low, high = (figures[k] for k in ("mean", "ci_low", "ci_high"))
+                interval = f"{mean:.3f} [{low:.3f}, {high:.3f}]" if mean is not None else "no scores"
+                print(f"  {metric}: {interval}, n {figures['n']}")
+        elif isinstance(value, dict):
+            print(f"{name}:" + ("" if value else " none"))
+            for key, item in value.items():
+                print(f"  {key}: {item}")
+        elif isinstance(value, list):
+            print(f"{name}: {'; '.join(value) or 'none'}")
+        else:
+            print(f"{name}: {'unknown' if value is None else value}")
+    return 0
+
+
+def results_compare(archive, paths, args: argparse.Namespace) -> int:
+    a, b = archive.resolve(paths.results, args.a), archive.resolve(paths.results, args.b)
+    compared = archive.compare(a, b, args.metric)
+    paired = compared.paired
+    for name, result in (("A", a), ("B", b)):
+        print(
+            f"{name}: {result.model_name} on {result.task}, {result.record.key.package_version}, key {result.record.result_id}"
+        )
+    print(
+        f"\n{paired.score_column} on {paired.n} shared samples: mean A {paired.mean_a:.4f}, mean B {paired.mean_b:.4f}"
+    )
+    print(
+        f"mean difference A - B {paired.diff:+.4f}, {paired.ci:.0%} CI [{paired.ci_low:+.4f}, {paired.ci_high:+.4f}]"
+    )
+    print(f"p-value {paired.p_value:.4f} ({paired.method}): {paired.verdict}")
+    print(f"samples: A better {compared.a_better}, B better {compared.b_better}, equal {compared.equal}")
+    return 0
+
+
+def results_export(archive, paths, args: argparse.Namespace) -> int:
+    out = Path(args.out).expanduser()
+    fmt = args.format or out.suffix.lstrip(".").lower()
+    if fmt not in archive.EXPORT_FORMATS:
+        raise UsageError(f"give --format csv, jsonl or parquet (the suffix of {out.name} does not say which)")
+    resolved = (archive.resolve(paths.results, key) for key in args.keys)
+    chosen = list({result.record.result_id: result for result in resolved}.values())
+    written = archive.export(chosen, fmt, out)
+    rows = sum(result.record.n for result in chosen)
+    print(f"wrote {rows} per-sample records of {len(chosen)} result(s) to {written}")
+    return 0
+
+
 # --- the parser ----------------------------------------------------------------------------------
 
 
+def _command(commands, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand whose `--help` starts with its whole help line, and whose bad flags print its own usage."""
+    parser = commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
+    parser.set_defaults(command_parser=parser)
+    return parser
+
+
 def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-samples",
+        "--limit",
+        dest="max_samples",
+        type=int,
+        default=parser.get_default("max_samples"),
+        metavar="N",
+        help="at most N samples per task, the first N by sample id (--limit is the lmms-eval name)"
+        + (f" (default {parser.get_default('max_samples')})" if parser.get_default("max_samples") else ""),
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="generation seed; a model entry run with another seed is an entry of its own, with its own "
+        "result key (default: the task's)",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="DIR",
+        help="also write the run's results summary to DIR/results.json (per model and task: key, versions, "
+        "n, each metric's mean and interval), like lmms-eval's results file",
+    )
+    parser.add_argument(
+        "--log-samples",
+        action="store_true",
+        help="with --output: also write each model x task's per-sample records (raw and extracted answers, "
+        "scores) to DIR/samples_<model>_<task>.jsonl",
+    )
+    parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="1",
+        metavar="URI",
+        help="log the run to MLflow: sets VLMBENCH_MLFLOW to URI (a tracking URI), or to 1 without one "
+        "(the default local file store), before the run starts",
+    )
     parser.add_argument("--quiet", action="store_true", help="hide the runs' progress lines")
     parser.add_argument(
         "--deployment",
@@ -647,25 +850,32 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vlmbench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="vlmbench", description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.set_defaults(command_parser=parser)
     parser.add_argument("--debug", action="store_true", help="show tracebacks and Dagster's own event log")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser(
-        "doctor", help="system components and model weights: present, what they enable, the fix"
+    _command(
+        commands, "doctor", help="system components and model weights: present, what they enable, the fix"
     )
-    commands.add_parser("models", help="registered model ids, their package, and whether they run here")
-    commands.add_parser("tasks", help="tasks in the task registry (broken entries listed with their error)")
+    _command(commands, "models", help="registered model ids, their package, and whether they run here")
+    _command(commands, "tasks", help="tasks in the task registry (broken entries listed with their error)")
 
-    demo = commands.add_parser("demo", help="evaluate the CPU demo models on the synthetic demo tasks")
-    demo.add_argument(
-        "--max-samples", type=int, default=24, help="at most this many samples per task (default 24)"
-    )
-    demo.add_argument("--model", action="append", help="only this demo model (repeatable)")
+    demo = _command(commands, "demo", help="evaluate the CPU demo models on the synthetic demo tasks")
+    demo.set_defaults(max_samples=24)
+    demo.add_argument("--model", action="append", help="only these demo models: a,b or repeated")
     _run_options(demo)
 
-    run = commands.add_parser("run", help="evaluate one model on one task or dataset folder")
-    run.add_argument("--model", required=True, help="model registry name or model id (see `vlmbench models`)")
-    run.add_argument("--task", help="task name (see `vlmbench tasks`)")
+    run = _command(commands, "run", help="evaluate models on tasks or on a dataset folder")
+    run.add_argument(
+        "--model",
+        "--models",
+        action="append",
+        required=True,
+        help="model registry names or model ids (see `vlmbench models`): a,b or repeated",
+    )
+    run.add_argument(
+        "--task", "--tasks", action="append", help="task names (see `vlmbench tasks`): x,y or repeated"
+    )
     run.add_argument("--dataset", help="dataset path; its format is detected")
     run.add_argument(
         "--model-param",
@@ -690,7 +900,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="text encoding of the dataset's annotation files, e.g. cp1251 (default: detected)",
     )
-    run.add_argument("--max-samples", type=int, default=None, help="at most this many samples")
     run.add_argument(
         "--batch-size",
         type=int,
@@ -699,18 +908,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _run_options(run)
 
-    dev = commands.add_parser("dev", help="open the Dagster UI on the project's instance")
+    dev = _command(commands, "dev", help="open the Dagster UI on the project's instance")
     dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     dev.add_argument("--port", type=int, default=3000, help="port to listen on (default 3000)")
 
-    chat = commands.add_parser(
-        "chat", help="the assistant chat over the knowledge bases (Gradio, with login)"
-    )
+    chat = _command(commands, "chat", help="the assistant chat over the knowledge bases (Gradio, with login)")
     chat.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     chat.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
 
-    serve = commands.add_parser(
-        "serve", help="serve models over an OpenAI-compatible HTTP API (/v1/chat/completions, /metrics)"
+    serve = _command(
+        commands,
+        "serve",
+        help="serve models over an OpenAI-compatible HTTP API (/v1/chat/completions, /metrics)",
     )
     serve.add_argument(
         "--model", action="append", required=True, help="model registry name or model id (repeatable)"
@@ -745,7 +954,8 @@ def build_parser() -> argparse.ArgumentParser:
         "under this (GPU memory with CUDA, else RAM; default 2)",
     )  # fmt: skip
 
-    release = commands.add_parser(
+    release = _command(
+        commands,
         "release",
         help="bump a model package's version, write its changelog, commit and tag <package>/v<version>",
     )
@@ -754,7 +964,44 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument(
         "--repo", help="the git repository (default: VLMBENCH_RELEASE_REPO or this checkout)"
     )
+    _results_parser(commands)
     return parser
+
+
+def _results_parser(commands) -> None:
+    results = _command(commands, "results", help="list, show, compare and export past results")
+    actions = results.add_subparsers(dest="results_command", required=True, metavar="ACTION")
+    listed = _command(
+        actions,
+        "list",
+        help="task, model, version, n, main score, date and key of each model's newest result",
+    )
+    listed.add_argument("--task", help="only results on this task")
+    listed.add_argument("--model", help="only results of this model entry")
+    listed.add_argument(
+        "--all", action="store_true", help="every archived result (the history), not only the newest"
+    )
+    show = _command(
+        actions, "show", help="one result: key parts, versions, settings, metrics with intervals, files"
+    )
+    show.add_argument("key", help="a result key or an unambiguous prefix of one")
+    show.add_argument("--json", action="store_true", help="print it as JSON")
+    compare = _command(
+        actions, "compare", help="result A against result B on their shared samples (paired sign-flip test)"
+    )
+    compare.add_argument("a", metavar="A", help="result key (or prefix) of A")
+    compare.add_argument("b", metavar="B", help="result key (or prefix) of B")
+    compare.add_argument("--metric", help="the metric to compare (default: A's main metric)")
+    export = _command(
+        actions,
+        "export",
+        help="per-sample records (raw and extracted answers, scores) as CSV, JSONL or parquet",
+    )
+    export.add_argument("keys", nargs="+", metavar="KEY", help="result keys (or prefixes)")
+    export.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    export.add_argument(
+        "--format", choices=["csv", "jsonl", "parquet"], help="the file format (default: from FILE's suffix)"
+    )
 
 
 COMMANDS = {
@@ -767,11 +1014,26 @@ COMMANDS = {
     "chat": cmd_chat,
     "serve": cmd_serve,
     "release": cmd_release,
+    "results": cmd_results,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # argparse leaves these to the top-level parser; the subcommand's usage helps more
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if getattr(args, "mlflow", None):
+        os.environ["VLMBENCH_MLFLOW"] = args.mlflow
+        from vlm_pipelines.tracking import TrackingUnavailable, require_mlflow
+
+        try:
+            require_mlflow()  # before a long run, not after it
+        except TrackingUnavailable as error:
+            print(f"vlmbench: error: {error}", file=sys.stderr)
+            return 2
+    if getattr(args, "log_samples", False) and not args.output:
+        print("vlmbench: error: --log-samples needs --output DIR", file=sys.stderr)
+        return 2
     for name in ("max_samples", "batch_size", "max_batch_size", "max_loaded"):
         value = getattr(args, name, None)
         if value is not None and value < 1:

@@ -52,6 +52,9 @@ def build_definitions(
         dg.Definitions(
             resources={"evaluation": evaluation, "records": RecordIOManager(evaluation=evaluation)},
             loggers=dict(loggers or {}),
+            # Also for the UI's "Materialize" (the implicit asset job): its steps depend on each other, so
+            # a process per step (the multiprocess default) only adds a start and the imports to each.
+            executor=dg.in_process_executor,
         ),
     )
 

@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from model_interface.registry import record_release_source
 from packaging.version import Version
 
 PARTS = ("major", "minor", "patch", "dev")
@@ -124,7 +125,9 @@ def release(repo: Path, package: str, part: str, today: datetime.date | None = N
     changelog.write_text(f"{head}\n{entry}{rest}", encoding="utf-8")
     if (repo / "uv.lock").exists():
         _relock(repo)
-    _git(repo, "add", str(pyproject), str(changelog), *(["uv.lock"] if (repo / "uv.lock").exists() else []))
+    source = record_release_source(folder, version)  # this source is the release: no `+src` label for it
+    lock = ["uv.lock"] if (repo / "uv.lock").exists() else []
+    _git(repo, "add", str(pyproject), str(changelog), str(source), *lock)
     _git(repo, "commit", "-q", "-m", f"release {package} v{version}")
     _git(repo, "tag", "-a", tag, "-m", f"{package} {version}")
     commit = _git(repo, "rev-parse", "HEAD").strip()

@@ -35,6 +35,18 @@ def data_dir() -> Path:
     return Path(os.environ.get("VLMBENCH_DATA_DIR", _state(".vlmbench", "data"))).resolve()
 
 
+def mlflow_tracking_uri() -> str | None:
+    """Where each archived result is logged as an MLflow run (`vlm_pipelines/tracking.py`), from
+    `VLMBENCH_MLFLOW`: a tracking URI, or `1`/`true` for the local file store `<data dir>/mlruns`; unset,
+    empty or `0`/`false`: no tracking."""
+    value = os.environ.get("VLMBENCH_MLFLOW", "").strip()
+    if value.lower() in ("", "0", "false", "no", "off"):
+        return None
+    if value.lower() in ("1", "true", "yes", "on"):
+        return (data_dir() / "mlruns").as_uri()
+    return value
+
+
 def registry_dir() -> Path:
     """The folder holding both YAML registries, `models/` and `tasks/`. `VLMBENCH_REGISTRY_DIR` moves both."""
     return Path(os.environ.get("VLMBENCH_REGISTRY_DIR", REPO_ROOT / "registry")).resolve()

@@ -102,3 +102,154 @@ def test_demo_end_to_end_on_a_small_sample(project_env, capsys) -> None:
     board_json = json.loads((data_dir / "reports" / "leaderboard" / "leaderboard.json").read_text())
     best = {section["task"]: section["best"] for section in board_json["sections"]}
     assert best["synth_classification_en"] == best["synth_page_order_en"] == "ocr-rules"
+
+
+# --- issue 17: lmms-eval habits ------------------------------------------------------------------------
+
+
+def _exit_code_and_streams(args: list[str], capsys) -> tuple[int, str, str]:
+    """`vlmbench ARGS` in this process, where argparse's own exits (usage errors, --help) are SystemExit."""
+    from vlm_pipelines import cli
+
+    try:
+        code = cli.main(args)
+    except SystemExit as stop:
+        code = stop.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "usage"),
+    [
+        (["run", "--model", "ocr-rules", "--bogus"], "usage: vlmbench run "),
+        (["demo", "--bogus"], "usage: vlmbench demo "),
+        (["results", "list", "--bogus"], "usage: vlmbench results list "),
+        (["results", "export", "abc", "--out", "x.csv", "--bogus"], "usage: vlmbench results export "),
+    ],
+)
+def test_a_bad_flag_prints_the_subcommands_own_usage_and_one_error_line(capsys, args, usage) -> None:
+    code, out, err = _exit_code_and_streams(args, capsys)
+    assert code == 2
+    assert err.startswith(usage)
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert errors == [f"{usage.split('usage: ')[1].strip()}: error: unrecognized arguments: --bogus"]
+
+
+def test_help_texts_are_whole_sentences(capsys) -> None:
+    from vlm_pipelines import cli
+
+    code, out, _ = _exit_code_and_streams(["--help"], capsys)
+    assert code == 0
+    first_paragraph = " ".join(cli.__doc__.split("\n\n")[0].split())
+    assert first_paragraph.endswith("serve models over HTTP.")
+    assert first_paragraph in " ".join(out.split())
+    code, out, _ = _exit_code_and_streams(["run", "--help"], capsys)
+    assert "Evaluate models on tasks or on a dataset folder." in " ".join(out.split())
+    assert "--limit" in out and "VLMBENCH_MLFLOW" in out
+
+
+def test_models_and_tasks_are_lists_and_limit_is_max_samples() -> None:
+    from vlm_pipelines import cli
+
+    args = cli.build_parser().parse_args(
+        ["run", "--model", "a,b", "--model", "c", "--tasks", "x,y", "--limit", "3", "--seed", "7"]
+    )
+    assert cli.names(args.model) == ["a", "b", "c"]
+    assert cli.names(args.task) == ["x", "y"]
+    assert (args.max_samples, args.seed) == (3, 7)
+    assert cli.build_parser().parse_args(["demo", "--limit", "5"]).max_samples == 5
+    assert cli.build_parser().parse_args(["demo"]).max_samples == 24
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["run", "--model", "ocr-rules", "--task", "snils_vqa", "--log-samples"],
+            "--log-samples needs --output",
+        ),
+        (
+            ["run", "--model", "ocr-rules", "--task", "snils_vqa", "--deployment", "http://127.0.0.1:9"]
+            + ["--output", "out"],
+            "--output cannot be used with --deployment",
+        ),
+        (
+            ["run", "--model", "ocr-rules", "--task", "snils_vqa", "--deployment", "http://127.0.0.1:9"]
+            + ["--seed", "3"],
+            "--seed cannot be sent to a deployment",
+        ),
+    ],
+)
+def test_run_options_that_cannot_apply_are_refused(project_env, capsys, args, message) -> None:
+    code, _, err = _exit_code_and_streams(args, capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_mlflow_flag_sets_the_tracking_variable_before_the_run(project_env, capsys, monkeypatch) -> None:
+    import os
+
+    monkeypatch.setenv("VLMBENCH_MLFLOW", "")  # restored after the test
+    # an unknown task stops the run after the options are read, before anything is evaluated
+    code, _, err = _exit_code_and_streams(
+        ["run", "--model", "ocr-rules", "--task", "nope", "--mlflow"], capsys
+    )
+    assert code == 2 and "unknown task 'nope'" in err
+    assert os.environ["VLMBENCH_MLFLOW"] == "1"
+    _exit_code_and_streams(
+        ["run", "--model", "ocr-rules", "--task", "nope", "--mlflow", "file:/tmp/mlruns"], capsys
+    )
+    assert os.environ["VLMBENCH_MLFLOW"] == "file:/tmp/mlruns"
+
+
+def test_two_models_on_two_tasks_in_one_run_with_output_and_samples(project_env, tmp_path, capsys) -> None:
+    from vlm_pipelines.evaluation.archive import load_result
+
+    out_dir = tmp_path / "out"
+    code, out, err = run_vlmbench(
+        ["run", "--model", "ocr-rules,tiny-qwen2.5-vl", "--task", "demo_mini_vqa", "--task", "snils_vqa"]
+        + ["--limit", "1", "--output", str(out_dir), "--log-samples"],
+        capsys,
+    )
+    assert code == 0, out + err
+    pairs = [(m, t) for m in ("ocr-rules", "tiny-qwen2.5-vl") for t in ("demo_mini_vqa", "snils_vqa")]
+    for model, task in pairs:
+        assert f"ok   {model} x {task} " in out
+    data_dir = Path(project_env["VLMBENCH_DATA_DIR"])
+    assert f"Leaderboard: {data_dir / 'reports' / 'leaderboard' / 'leaderboard.html'}" in out
+
+    summary = json.loads((out_dir / "results.json").read_text())
+    assert summary["config"]["limit"] == 1
+    assert [(entry["model"], entry["task"]) for entry in summary["results"]] == pairs
+    for entry in summary["results"]:
+        result = load_result(data_dir / "results", entry["task"], entry["model"], entry["key"])
+        assert entry["n"] == result.record.n == 1
+        assert entry["metrics"]["anls"]["mean"] == pytest.approx(result.record.means["anls"])
+        samples = [json.loads(line) for line in (out_dir / entry["samples_file"]).read_text().splitlines()]
+        assert [s["sample_id"] for s in samples] == result.sample_metrics["sample_id"].to_list()
+        assert [s["anls"] for s in samples] == result.sample_metrics["anls"].to_list()
+        assert all("prediction_raw" in s and "prediction" in s for s in samples)
+
+
+def test_a_seed_is_part_of_the_result_key(project_env, capsys) -> None:
+    from model_interface import GenerationConfig
+
+    from vlm_pipelines.evaluation.archive import list_results
+    from vlm_pipelines.evaluation.identity import result_id
+
+    code, out, err = run_vlmbench(
+        ["run", "--model", "ocr-rules", "--task", "snils_vqa", "--limit", "1", "--seed", "7", "--quiet"],
+        capsys,
+    )
+    assert code == 0, out + err
+    (result,) = list_results(Path(project_env["VLMBENCH_DATA_DIR"]) / "results")
+    record = result.record
+    assert record.generation["seed"] == 7
+    assert record.model_name.startswith("ocr-rules-")  # an entry of its own: the seedless result stays
+    assert record.key.config_hash == GenerationConfig(**record.generation).config_hash
+    seedless = record.key.model_copy(
+        update={"config_hash": GenerationConfig(**{**record.generation, "seed": 0}).config_hash}
+    )
+    assert seedless.config_hash != record.key.config_hash
+    assert result_id(record.model_name, seedless, record.sample_set) != record.result_id

@@ -122,10 +122,11 @@ heavy = [name for name in HEAVY if name in sys.modules]
 print(len(ours), ",".join(heavy))
 """
 HEAVY = ("torch", "transformers", "matplotlib", "pandera", "chromadb", "polars", "numpy", "gradio", "vllm")
-# Loading the definitions adds 147 modules to dagster's own here, 154 in a fresh clone (rapidfuzz, our own
-# 35, jinja2 and PIL are most of them). The bound catches a heavy import (torch alone is over 1,000
-# modules; HEAVY names them) without timing anything on a shared, noisy machine.
-MAX_MODULES_BEYOND_DAGSTER = 180
+# Loading the definitions adds 251 modules to dagster's own here (rapidfuzz, our own, jinja2 and PIL; and
+# 81 of huggingface_hub, httpx and tqdm for the models' availability checks, which the predictions asset's
+# description lists). The bound catches a heavy import (torch alone is over 1,000 modules; HEAVY names
+# them) without timing anything on a shared, noisy machine.
+MAX_MODULES_BEYOND_DAGSTER = 280
 
 
 def test_loading_the_definitions_imports_nothing_heavy_and_loads_no_weights() -> None:

@@ -2,7 +2,8 @@
 
 A plan (models x tasks, sample cap, batch size) is executed by a `Runner`. `InProcessRunner` is the
 embedded default: it materializes each task's dataset, then every model x task partition, then the
-leaderboard, in this process, recording the runs in the project's Dagster instance. Another runner (for
+leaderboard, in this process, recording the runs in the project's Dagster instance under the jobs the
+Dagster UI shows (`evaluate`, `datasets`, `leaderboard_job`). Another runner (for
 example one that submits to a deployment) only has to honour the same `run(plan, on_step)` contract.
 
 Ctrl-C stops the whole run: during a step Dagster turns the signal into a failed step, which this module
@@ -283,6 +284,38 @@ def outcome_of(kind: str, label: str, result, started: float, **names: str) -> S
     )
 
 
+# ---- the runs as the Dagster UI lists them -------------------------------------------------------
+
+
+def ui_repository_origin():
+    """The repository the Dagster UI (`vlmbench dev`, the repository's workspace.yaml) loads the definitions
+    as, or None without that file. The UI lists a run under Jobs → <job> by its job name and the repository
+    tag, and on the Overview timeline by its job origin; `execute_in_process` sets neither."""
+    from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
+    from dagster._core.remote_origin import RemoteRepositoryOrigin
+    from dagster._core.workspace.load import location_origins_from_yaml_paths
+
+    workspace = settings.REPO_ROOT / "workspace.yaml"
+    if not workspace.exists():
+        return None
+    location = location_origins_from_yaml_paths([str(workspace)])[0]
+    return RemoteRepositoryOrigin(code_location_origin=location, repository_name=SINGLETON_REPOSITORY_NAME)
+
+
+def execute_as_ui_job(job, repository, instance, **options):
+    """`job.execute_in_process(**options)`, its run filed under the UI's `job` (see `ui_repository_origin`):
+    the repository tag from the start, so the job's page lists it while it runs, the job origin once it
+    ends (Dagster records it only when it creates a run, which `execute_in_process` does without one)."""
+    from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+
+    if repository is None:
+        return job.execute_in_process(instance=instance, **options)
+    tags = {**options.pop("tags", {}), REPOSITORY_LABEL_TAG: repository.get_label()}
+    result = job.execute_in_process(instance=instance, tags=tags, **options)
+    instance.run_storage.replace_job_origin(result.dagster_run, repository.get_job_origin(job.name))
+    return result
+
+
 # ---- Ctrl-C between steps ------------------------------------------------------------------------
 
 
@@ -371,6 +404,7 @@ class InProcessRunner:
         level = "CRITICAL" if self.quiet and not self.debug else "INFO"
         run_config = {"loggers": {"console": {"config": {"log_level": level, "debug": self.debug}}}}
         tags = {PID_TAG: str(os.getpid())}
+        repository = ui_repository_origin()
         partitions = {
             "dataset": lambda step: step.task,
             "evaluate": lambda step: evaluation_partition_key(step.model, step.task),
@@ -381,9 +415,11 @@ class InProcessRunner:
             started = time.perf_counter()
             if step.kind == "evaluate":
                 print(f"...  evaluating {step.model} on {step.task}", flush=True)
-            result = defs.resolve_job_def(step.job).execute_in_process(
+            result = execute_as_ui_job(
+                defs.resolve_job_def(step.job),
+                repository,
+                instance,
                 partition_key=partitions[step.kind](step),
-                instance=instance,
                 run_config=run_config,
                 raise_on_error=False,
                 tags=tags,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 from model_interface import Resolution, VisionLanguageModel, shared_model
 
-from vlm_pipelines import settings
+from vlm_pipelines import settings, tracking
 from vlm_pipelines.evaluation.archive import ArchivedResult, archive_result, result_folder
 from vlm_pipelines.evaluation.identity import (
     ModelIdentity,
@@ -469,7 +469,8 @@ def score(
         speed=manifest.speed(speed_summary(predictions)),
         manifest_id=manifest.manifest_id,
     )
-    archive_result(paths.results, record, scores)
+    archived = archive_result(paths.results, record, scores)
+    tracking.log_result(record, archived.folder)  # when VLMBENCH_MLFLOW is set; never fails the step
     return record, scores
 
 

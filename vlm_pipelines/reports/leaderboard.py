@@ -3,12 +3,15 @@ configuration its `auto` settings resolved to, three speed figures, and the pair
 best model; plus the history across package versions.
 
 `compute_leaderboard` builds the tables (polars; each model is bootstrapped once); `write_leaderboard`
-renders them with the Markdown and HTML templates and writes `leaderboard.json`, which the CLI prints.
+renders them with the Markdown and HTML templates (the HTML self-contained: plots embedded) and writes
+`leaderboard.json`, which the CLI prints: each section's `scores` hold every ranked result's mean, ci_low,
+ci_high and n per metric as numbers.
 A task whose current dataset failed a blocking check is shown as failed, with the numbers, and not ranked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
@@ -25,6 +28,15 @@ from vlm_pipelines.reports.plots import bar_with_ci
 from vlm_pipelines.reports.tables import markdown_table, render
 
 JSON_NAME = "leaderboard.json"
+SCORES_SCHEMA = {
+    "model": pl.String,
+    "result": pl.String,
+    "metric": pl.String,
+    "mean": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "n": pl.Int64,
+}
 
 
 def config_label(settings: Mapping[str, str]) -> str:
@@ -40,18 +52,24 @@ def config_label(settings: Mapping[str, str]) -> str:
     return " + ".join(parts)
 
 
-def display_rows(rows: Sequence[Mapping], metrics: Sequence[str]) -> pl.DataFrame:
-    """Leaderboard rows for people: each metric as 'mean [CI low, CI high]' (the JSON keeps numbers)."""
+SCORE_FIELDS = ("mean", "ci_low", "ci_high", "n")  # each ranked result's figures per metric, as numbers
+
+
+def display_rows(
+    rows: Sequence[Mapping], metrics: Sequence[str], scores: Sequence[Mapping] = ()
+) -> pl.DataFrame:
+    """Leaderboard rows for people: each metric as 'mean [CI low, CI high]', the interval taken from the
+    section's numeric `scores` (what leaderboard.json keeps)."""
+    intervals = {(score["result"], score["metric"]): score for score in scores}
     shown = []
     for row in rows:
         row = dict(row)
         for metric in metrics:
-            interval = row.pop(f"{metric} 95% CI", None)
-            mean = row.get(metric)
+            mean, cell = row.get(metric), intervals.get((row.get("result"), metric))
             if mean is None:
                 row[metric] = "n/a"
-            elif interval:
-                row[metric] = f"{mean:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+            elif cell and cell["ci_low"] is not None:
+                row[metric] = f"{mean:.3f} [{cell['ci_low']:.3f}, {cell['ci_high']:.3f}]"
         shown.append(row)
     return pl.DataFrame(shown) if shown else pl.DataFrame()
 
@@ -70,16 +88,19 @@ class TaskSection:
     metrics: list[str]
     table: pl.DataFrame
     comparisons: pl.DataFrame
+    # one row per ranked result and metric: model, result, metric, mean, ci_low, ci_high, n (numbers)
+    scores: pl.DataFrame = field(default_factory=pl.DataFrame)
     others: pl.DataFrame = field(default_factory=pl.DataFrame)  # other keys and sample sets, not ranked
     notes: list[str] = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)
     failed: str = ""  # the dataset's failed blocking check, with its numbers
     best: str = ""
     plot: Path | None = None
+    explorer: Path | None = None  # the task's sample explorer (explorer.py), beside its reports
 
     @property
     def display_table(self) -> pl.DataFrame:
-        return display_rows(self.table.to_dicts(), self.metrics)
+        return display_rows(self.table.to_dicts(), self.metrics, self.scores.to_dicts())
 
 
 @dataclass
@@ -106,10 +127,12 @@ class Leaderboard:
                     "task": section.task,
                     "metrics": section.metrics,
                     "best": section.best,
+                    "explorer": str(section.explorer) if section.explorer else None,
                     "failed": section.failed,
                     "notes": section.notes,
                     "provenance": section.provenance,
                     "rows": section.table.to_dicts(),
+                    "scores": section.scores.to_dicts(),
                     "comparisons": section.comparisons.to_dicts(),
                     "others": section.others.to_dicts(),
                 }
@@ -127,7 +150,8 @@ def console_text(board: Mapping) -> str:
         if section["failed"]:
             lines += [f"FAILED dataset check, not ranked: {section['failed']}", ""]
         if section["rows"]:
-            lines.append(markdown_table(display_rows(section["rows"], section["metrics"])).rstrip())
+            shown = display_rows(section["rows"], section["metrics"], section.get("scores", ()))
+            lines.append(markdown_table(shown).rstrip())
         if section["comparisons"]:
             lines += [
                 "",
@@ -231,7 +255,7 @@ def _section(
         interval = f"{c['diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
         versus[c["other"]] = f"{interval} p={c['p_holm']:.2g}: {c['verdict']}"
 
-    rows, notes = [], []
+    rows, notes, score_rows = [], [], []
     for result in ranked_results:
         scores, rec = frames[result.model_name], result.record
         config = config_label(rec.model.resolved)
@@ -249,7 +273,10 @@ def _section(
         for metric in metrics:
             cell = overall[result.model_name][metric]
             row[metric] = cell["mean"]
-            row[f"{metric} 95% CI"] = None if cell["mean"] is None else [cell["ci_low"], cell["ci_high"]]
+            score_rows.append(
+                {"model": result.model_name, "result": rec.result_id, "metric": metric}
+                | {name: cell[name] for name in SCORE_FIELDS}
+            )
         row |= _speed_cells(result)
         row[f"vs best ({primary})"] = (
             "not ranked"
@@ -310,6 +337,7 @@ def _section(
         metrics=metrics,
         table=pl.DataFrame(rows),
         comparisons=pl.DataFrame(comparisons) if comparisons else pl.DataFrame(),
+        scores=pl.DataFrame(score_rows, schema=SCORES_SCHEMA),
         others=pl.DataFrame(other_rows) if other_rows else pl.DataFrame(),
         notes=notes,
         provenance=provenance,
@@ -371,9 +399,9 @@ def compute_leaderboard(
 
 def write_leaderboard(board: Leaderboard, out_dir: Path) -> Leaderboard:
     """Writes leaderboard.md, leaderboard.html and leaderboard.json into `out_dir`."""
-    from vlm_pipelines.reports.task_report import package_versions
+    from vlm_pipelines.reports.task_report import title_block
 
-    context = {"board": board, "versions": package_versions()}
+    context = {"board": board, "header": title_block(generated=board.generated)}
     board.markdown_path = out_dir / "leaderboard.md"
     board.html_path = out_dir / "leaderboard.html"
     board.json_path = out_dir / JSON_NAME
@@ -389,9 +417,16 @@ def build_leaderboard(
     task_metrics: Mapping[str, Sequence[str]] | None = None,
     dataset_records: Mapping[str, DatasetRecord] | None = None,
 ) -> Leaderboard:
-    return write_leaderboard(
-        compute_leaderboard(results_root, out_dir, task_metrics, dataset_records), out_dir
-    )
+    from vlm_pipelines.reports.explorer import write_explorer
+
+    board = compute_leaderboard(results_root, out_dir, task_metrics, dataset_records)
+    for section in board.sections:
+        if section.table.height or section.others.height:
+            with contextlib.suppress(FileNotFoundError):  # ranked from the archive, so this is a race
+                section.explorer = write_explorer(
+                    results_root, section.task, out_dir.parent / section.task / "explorer.html"
+                )
+    return write_leaderboard(board, out_dir)
 
 
 def build_data_folder_leaderboard(paths, task_metrics: Mapping[str, Sequence[str]]) -> Leaderboard:

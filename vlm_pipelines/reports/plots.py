@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import polars as pl
@@ -50,3 +51,8 @@ def score_histogram(scores: pl.DataFrame, metrics: list[str], title: str, path: 
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def png_data_uri(path: Path) -> str:
+    """A PNG file as a data URI, to embed it in a page that must stand alone."""
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()

@@ -9,6 +9,8 @@ from functools import cache
 import jinja2
 import polars as pl
 
+from vlm_pipelines.reports.plots import png_data_uri
+
 
 def cell_text(value: object, digits: int = 3) -> str:
     if value is None:
@@ -53,6 +55,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["cell"] = cell_text
     env.filters["markdown_table"] = markdown_table
+    env.filters["png_data_uri"] = png_data_uri
     env.tests["number"] = is_number
     return env
 

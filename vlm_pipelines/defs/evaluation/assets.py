@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from vlm_pipelines.defs.evaluation import metadata
+from vlm_pipelines.defs.evaluation.availability import unrunnable_models, unrunnable_note
 from vlm_pipelines.defs.evaluation.checks import (
     DATASET_CHECKS,
     PREDICTION_CHECKS,
@@ -83,7 +84,8 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
         check_specs=PREDICTION_CHECKS,
         io_manager_key="records",
         description="Model answers, resumable batch by batch; failures are kept with their error. Its value "
-        "is the PredictionManifest: the key, the sample set and every run's speed.",
+        "is the PredictionManifest: the key, the sample set and every run's speed."
+        + unrunnable_note(unrunnable_models(models)),
     )
     def predictions(context: dg.AssetExecutionContext, evaluation: EvaluationSettings):
         from vlm_pipelines.defs.evaluation.tag_environment import predict_in_tag_environment, release_of_run
@@ -169,28 +171,19 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
     @dg.asset(
         partitions_def=by_model_and_task,
         group_name=GROUP,
-        description="Tables with bootstrap CIs, plots and the worst samples, as Markdown and HTML.",
+        description="Tables with bootstrap CIs, plots and every imperfect sample, as Markdown and one self-contained HTML file.",
     )
     def task_report(
         context: dg.AssetExecutionContext, evaluation: EvaluationSettings, sample_metrics: ResultRecord
     ) -> dg.MaterializeResult:
-        from vlm_pipelines.evaluation import dataset_record, result_notes, result_of
-        from vlm_pipelines.reports.task_report import build_task_report, png_data_uri
+        from vlm_pipelines import tracking
+        from vlm_pipelines.evaluation import result_of
+        from vlm_pipelines.reports.task_report import png_data_uri, report_result
 
-        entry, task = entry_and_task(context)
+        _, task = entry_and_task(context)
         paths = evaluation.paths()
-        record = sample_metrics
-        report = build_task_report(
-            result_of(record, paths).sample_metrics,
-            task=task.name,
-            model_name=entry.name,
-            metrics=record.metrics,
-            group_by=list(task.group_by),
-            out_dir=paths.report(entry.name, task.name),
-            speed=record.speed.model_dump(),
-            notes=result_notes(record, dataset_record(task.name, paths)),
-            answer_type=task.answer_type,
-        )
+        report = report_result(sample_metrics, task, paths, more_run_ids=[context.run.run_id])
+        tracking.log_result(sample_metrics, result_of(sample_metrics, paths).folder, report.html_path.parent)
         return dg.MaterializeResult(metadata=metadata.report_metadata(report, png_data_uri))
 
     return [*build_definition_sources(models, tasks), dataset, predictions, sample_metrics, task_report]

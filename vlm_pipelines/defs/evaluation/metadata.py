@@ -160,10 +160,72 @@ def report_metadata(report, png_data_uri) -> dict:
     return metadata
 
 
+def _main_scores(board) -> list[dict]:
+    """Each ranked result's main metric on each task (the section's numeric `scores`): task, model, metric,
+    mean, ci_low, ci_high, n, and whether it is the task's best."""
+    return [
+        {"task": section.task, "model": score["model"], "metric": score["metric"]}
+        | {name: score[name] for name in ("mean", "ci_low", "ci_high", "n")}
+        | {"best": score["model"] == section.best}
+        for section in board.sections
+        if section.metrics and not section.scores.is_empty()
+        for score in section.scores.to_dicts()
+        if score["metric"] == section.metrics[0]
+    ]
+
+
+def _score_cell(score: dict) -> str:
+    if score["mean"] is None:
+        return f"n/a (n={score['n']})"
+    mean = f"**{score['mean']:.3f}**" if score["best"] else f"{score['mean']:.3f}"
+    interval = f" [{score['ci_low']:.3f}, {score['ci_high']:.3f}]" if score["ci_low"] is not None else ""
+    return f"{mean}{interval} n={score['n']}"
+
+
+def score_grid(board) -> str:
+    """Models x tasks: each task's main metric, mean [95% CI] and n; the task's best in bold; '-' where a
+    model has no ranked result."""
+    scores = _main_scores(board)
+    tasks = [section for section in board.sections if section.metrics or section.failed]
+    if not scores or not tasks:
+        return "no results yet"
+    cells = {(score["model"], score["task"]): _score_cell(score) for score in scores}
+    headers = [
+        f"{section.task} ({section.metrics[0] if section.metrics else 'no metric'}"
+        f"{', not ranked: dataset failed' if section.failed else ''})"
+        for section in tasks
+    ]
+    lines = ["| model | " + " | ".join(headers) + " |", "| :--- |" + " ---: |" * len(tasks)]
+    for model in sorted({score["model"] for score in scores}):
+        row = [cells.get((model, section.task), "-") for section in tasks]
+        lines.append(f"| {model} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _scores_table(board) -> dg.MetadataValue:
+    columns = [
+        dg.TableColumn("task", "string"),
+        dg.TableColumn("model", "string"),
+        dg.TableColumn("metric", "string"),
+        dg.TableColumn("mean", "float"),
+        dg.TableColumn("ci_low", "float"),
+        dg.TableColumn("ci_high", "float"),
+        dg.TableColumn("n", "int"),
+        dg.TableColumn("best", "bool"),
+    ]
+    records = [
+        dg.TableRecord({key: value for key, value in score.items() if value is not None})
+        for score in _main_scores(board)
+    ]
+    return dg.MetadataValue.table(records, schema=dg.TableSchema(columns))
+
+
 def leaderboard_metadata(board, png_data_uri) -> dict:
     from vlm_pipelines.reports.tables import markdown_table
 
     return {
+        "scores": dg.MetadataValue.md(score_grid(board)),
+        "scores table": _scores_table(board),
         "leaderboard": dg.MetadataValue.md(board.console_text()),
         "history": dg.MetadataValue.md(markdown_table(board.history)),
         "plots": dg.MetadataValue.md("\n\n".join(f"![{p.stem}]({png_data_uri(p)})" for p in board.plots)),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -111,24 +114,33 @@ class ModelParamsError(ValueError):
     pass
 
 
+RELEASE_SOURCE = "release-source.json"  # beside a package's pyproject.toml: {"version", "source_hash"}
+
+
 @functools.cache
 def package_version(distribution: str) -> str:
-    """The installed version. An editable install (a workspace member in development) gets a local label
-    with a hash of its source, `0.1.0+src.1a2b3c4d`, so results made with edited code never pass for
-    those of the release (nor for each other)."""
+    """The one label of an installed package's version, used in result keys and wherever a version is shown.
+
+    A wheel (or any non-editable install) is its release: `0.1.0`. An editable install (a workspace member)
+    is the release only when its source hashes to what `release-source.json` recorded for this version at
+    release time (`vlmbench release` writes it); otherwise, edited or never released, it is `0.1.0+src.1a2b3c4d`
+    (a hash of the source), so results made with edited code never pass for the release's, nor for each other.
+    Git is not needed: a fresh clone, a shallow CI checkout and a wheel all get the same answer."""
     try:
         version = metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "0+unknown"
-    source = editable_source_hash(distribution)
-    return f"{version}+src.{source}" if source else version
+    root = editable_root(distribution)
+    if root is None:
+        return version
+    source = source_hash(root)
+    if released_source_hash(root, version) == source:
+        return version
+    return f"{version}+src.{source[:8]}"
 
 
-def editable_source_hash(distribution: str) -> str | None:
-    """8 hex chars over the Python files of an editable install's source tree; None when not editable."""
-    import hashlib
-    import json
-    from pathlib import Path
+def editable_root(distribution: str) -> Path | None:
+    """The project folder of an editable install (where its pyproject.toml is); None when not editable."""
     from urllib.parse import unquote, urlparse
 
     try:
@@ -140,16 +152,39 @@ def editable_source_hash(distribution: str) -> str | None:
     info = json.loads(direct_url)
     if not info.get("dir_info", {}).get("editable"):
         return None
-    root = Path(unquote(urlparse(info["url"]).path))
+    return Path(unquote(urlparse(info["url"]).path))
+
+
+def source_hash(root: Path) -> str:
+    """sha256 (hex) over the Python files of a project's source (`src/` when it has one), by relative path."""
     source = root / "src" if (root / "src").is_dir() else root
     files = []
     for folder, subfolders, names in os.walk(source):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d not in _NOT_SOURCE)
         files += [Path(folder) / name for name in names if name.endswith(".py")]
     digest = hashlib.sha256()
-    for path in sorted(files):
-        digest.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:8]
+    for path in sorted(files, key=lambda path: path.relative_to(source).as_posix()):
+        digest.update(path.relative_to(source).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def released_source_hash(root: Path, version: str) -> str | None:
+    """The source hash recorded for `version` in the project's `release-source.json`, if any."""
+    try:
+        recorded = json.loads((root / RELEASE_SOURCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(recorded, dict) or recorded.get("version") != version:
+        return None
+    return recorded.get("source_hash")
+
+
+def record_release_source(root: Path, version: str) -> Path:
+    """Writes `release-source.json` for `version` (the release's source as it is now); returns its path."""
+    path = root / RELEASE_SOURCE
+    record = {"version": version, "source_hash": source_hash(root)}
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 _NOT_SOURCE = {"tests", "__pycache__", "node_modules", "data", "model_packages", "bench", "docs"}
@@ -201,13 +236,9 @@ def create_model(model_id: str, params: Mapping[str, Any] | None = None) -> Visi
 
 @functools.cache
 def _shared_model(model_id: str, params_key: str) -> VisionLanguageModel:
-    import json
-
     return create_model(model_id, json.loads(params_key))
 
 
 def shared_model(model_id: str, params: Mapping[str, Any] | None = None) -> VisionLanguageModel:
     """One instance per (id, params) in this process, so loaded weights are reused."""
-    import json
-
     return _shared_model(model_id, json.dumps(dict(params or {}), sort_keys=True))
