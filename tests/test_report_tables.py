@@ -37,3 +37,17 @@ def test_html_tables_escape_cells_and_right_align_numbers() -> None:
     table = environment().get_template("macros.html.j2").module.table(frame)
     assert "&lt;script&gt;" in str(table) and "<script>" not in str(table)
     assert '<td class="num">0.250</td>' in str(table)
+
+
+def test_a_markdown_cell_cannot_load_an_image_or_carry_markup() -> None:
+    """Cells hold model output and document text: `![](url)` or `<img>` there must not reach a reader's
+    browser as an image (report.md, Dagster metadata)."""
+    import markdown_it
+
+    cell = "![x](http://127.0.0.1:9/t.png) <img src=http://127.0.0.1:9/u.png> 0.5 [0.1, 0.9]"
+    html = (
+        markdown_it.MarkdownIt("commonmark")
+        .enable("table")
+        .render(markdown_table(pl.DataFrame({"raw answer": [cell]})))
+    )
+    assert "<img" not in html and "0.5 [0.1, 0.9]" in html

@@ -19,7 +19,7 @@ from tests.conftest import SAMPLE_DATA
 from vlm_pipelines import cli
 from vlm_pipelines.aggregate import group_scores, paired_difference
 from vlm_pipelines.evaluation.archive import ArchivedResult, archive_result, list_results
-from vlm_pipelines.results import ResultLookupError, resolve
+from vlm_pipelines.results import ResultLookupError, compare, resolve
 
 REPO_ROOT = SAMPLE_DATA.parents[1]
 
@@ -183,3 +183,25 @@ def test_the_results_core_imports_without_dagster() -> None:
     )
     done = subprocess.run([sys.executable, "-c", check], cwd=REPO_ROOT, env=dict(os.environ), timeout=120)
     assert done.returncode == 0
+
+
+def test_compare_refuses_other_gold_and_names_what_else_differs(archive, tmp_path) -> None:
+    a, b = archive["ocr-rules"], archive["tiny-qwen2.5-vl"]
+    root = tmp_path / "results"
+    other_data = b.record.sample_set.model_copy(update={"dataset_hash": "0" * 16})
+    relabelled = archive_result(
+        root, b.record.model_copy(update={"sample_set": other_data}), b.sample_metrics
+    )
+    with pytest.raises(ResultLookupError, match=r"another dataset .* other gold answers"):
+        compare(a, relabelled)
+
+    # B scored one sample fewer, under another task config: compared on the 3 shared samples, with both noted.
+    kept = sorted(b.record.sample_set.sample_ids)[:-1]
+    fewer = b.record.sample_set.model_copy(update={"sample_ids": tuple(kept), "task_hash": "f" * 16})
+    scores = b.sample_metrics.filter(pl.col("sample_id").is_in(kept))
+    subset = archive_result(root, b.record.model_copy(update={"sample_set": fewer}), scores)
+    compared = compare(a, subset, "anls")
+    direct = paired_difference(a.sample_metrics, scores, "anls", higher_is_better=True)
+    assert compared.paired.n == direct.n == 3 and compared.paired.diff == direct.diff
+    assert any("task configs differ" in note for note in compared.notes)
+    assert any("1 only in A and 0 only in B" in note for note in compared.notes)

@@ -37,6 +37,7 @@ USER_ERRORS = {
     "vlm_pipelines.release": ("ReleaseError",),
     "vlm_pipelines.release_env": ("TagEnvironmentError",),
     "vlm_pipelines.deploy.submit": ("DeploymentError",),
+    "vlm_pipelines.benchmarks": ("BenchmarkError",),
 }
 
 
@@ -502,6 +503,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("give exactly one of --task NAME or --dataset PATH")
     if args.deployment:
         return submit_run(args)
+    if args.model_param and len(names(args.model)) > 1:
+        raise UsageError("--model-param applies to one model; give one --model, or use registry entries")
     models = {entry.name: entry for entry in (resolve_model_entry(name, args) for name in names(args.model))}
     runner = runner_for(args)
     runner.start_loading(models)  # imports and weights load while the rest is set up
@@ -699,6 +702,31 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- benchmarks ----------------------------------------------------------------------------------
+
+
+def cmd_benchmarks(args: argparse.Namespace) -> int:
+    from vlm_pipelines import benchmarks
+
+    if args.benchmarks_command == "download":
+        benchmark = benchmarks.get_benchmark(args.name)
+        copy = benchmarks.download(args.name, Path(args.to).expanduser() if args.to else None)
+        print(
+            f"{benchmark.name}: {len(copy.files)} file(s) of {benchmark.source} in the {copy.where}, "
+            f"{copy.rows_note(benchmark.expected_rows)}"
+        )
+        print(f"  {copy.path}")
+        print(f"run: vlmbench run --model MODEL --task {benchmark.name} --set dataset.path={copy.path}")
+        return 0
+    folders = [Path(folder).expanduser() for folder in args.dir]
+    if args.json:
+        described = [benchmarks.describe(benchmark, folders) for benchmark in benchmarks.BENCHMARKS.values()]
+        print(json.dumps(described, indent=2, ensure_ascii=False))
+    else:
+        print(benchmarks.listing_text(folders, WRAP))
+    return 0
+
+
 # --- results -------------------------------------------------------------------------------------
 
 
@@ -769,6 +797,8 @@ def results_compare(archive, paths, args: argparse.Namespace) -> int:
     )
     print(f"p-value {paired.p_value:.4f} ({paired.method}): {paired.verdict}")
     print(f"samples: A better {compared.a_better}, B better {compared.b_better}, equal {compared.equal}")
+    for note in compared.notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -823,7 +853,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         "--log-samples",
         action="store_true",
         help="with --output: also write each model x task's per-sample records (raw and extracted answers, "
-        "scores) to DIR/samples_<model>_<task>.jsonl",
+        "scores) to DIR/<model>/samples_<task>.jsonl",
     )
     parser.add_argument(
         "--mlflow",
@@ -965,7 +995,48 @@ def build_parser() -> argparse.ArgumentParser:
         "--repo", help="the git repository (default: VLMBENCH_RELEASE_REPO or this checkout)"
     )
     _results_parser(commands)
+    _benchmarks_parser(commands)
     return parser
+
+
+def _benchmarks_parser(commands) -> None:
+    from vlm_pipelines.benchmarks import BENCHMARKS
+
+    benchmarks = _command(
+        commands,
+        "benchmarks",
+        help="the standard document benchmarks: where their data comes from, whether it is here, their "
+        "published figures; download one",
+    )
+    actions = benchmarks.add_subparsers(dest="benchmarks_command", metavar="ACTION")
+    listed = _command(
+        actions, "list", help="each benchmark, its data sources, copies here and reference figures"
+    )
+    # `benchmarks --dir X` and `benchmarks list --dir X` alike; the action's own options win over the parent's
+    for parser, own in ((benchmarks, False), (listed, True)):
+        parser.add_argument(
+            "--dir",
+            action="append",
+            default=argparse.SUPPRESS if own else [],
+            metavar="DIR",
+            help="also look for the parquet shards (the hub repo's layout) and VLMEvalKit TSVs in DIR "
+            "(repeatable; the hub cache and $LMUData are always searched)",
+        )
+        parser.add_argument(
+            "--json",
+            action="store_true",
+            default=argparse.SUPPRESS if own else False,
+            help="print it as JSON",
+        )
+    download = _command(
+        actions,
+        "download",
+        help="download a benchmark's split from the Hugging Face Hub (honours HF_ENDPOINT and HF_TOKEN)",
+    )
+    download.add_argument("name", metavar="NAME", choices=list(BENCHMARKS), help=", ".join(BENCHMARKS))
+    download.add_argument(
+        "--to", metavar="DIR", help="into folder DIR, in the repo's layout (default: the hub cache)"
+    )
 
 
 def _results_parser(commands) -> None:
@@ -1015,6 +1086,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "release": cmd_release,
     "results": cmd_results,
+    "benchmarks": cmd_benchmarks,
 }
 
 
@@ -1022,7 +1094,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, unknown = build_parser().parse_known_args(argv)
     if unknown:  # argparse leaves these to the top-level parser; the subcommand's usage helps more
         args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if getattr(args, "mlflow", None):
+    if getattr(args, "mlflow", None) and not getattr(args, "deployment", None):  # that refusal says more
         os.environ["VLMBENCH_MLFLOW"] = args.mlflow
         from vlm_pipelines.tracking import TrackingUnavailable, require_mlflow
 

@@ -166,6 +166,38 @@ class ResultComparison:
     a_better: int
     b_better: int
     equal: int
+    notes: tuple[str, ...] = ()  # what differs between A's and B's sample sets besides the model
+
+
+def comparable(a: ArchivedResult, b: ArchivedResult) -> tuple[str, ...]:
+    """Refuses results whose gold answers may differ (another task or another stored dataset: sample ids
+    do not cover the gold); returns notes on what else differs (the task config, the samples scored)."""
+    set_a, set_b = a.record.sample_set, b.record.sample_set
+    for what, left, right in (
+        ("task", set_a.task, set_b.task),
+        ("dataset", set_a.dataset_hash, set_b.dataset_hash),
+    ):
+        if left != right:
+            raise ResultLookupError(
+                f"cannot compare {a.record.result_id[:8]} with {b.record.result_id[:8]}: another {what} "
+                f"({left} vs {right}), so the same sample ids may carry other gold answers"
+            )
+    notes = []
+    if set_a.task_hash != set_b.task_hash:
+        notes.append(
+            f"the task configs differ ({set_a.task_hash} vs {set_b.task_hash}: prompt, extraction or scoring "
+            "settings), so the difference is not the model's alone"
+        )
+    only_a, only_b = (
+        set(set_a.sample_ids) - set(set_b.sample_ids),
+        set(set_b.sample_ids) - set(set_a.sample_ids),
+    )
+    if only_a or only_b:
+        notes.append(
+            f"A scored {set_a.n} samples and B {set_b.n}: {len(only_a)} only in A and {len(only_b)} only in B "
+            "are left out"
+        )
+    return tuple(notes)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -179,6 +211,7 @@ def higher_is_better(metric: str) -> bool:
 
 def compare(a: ArchivedResult, b: ArchivedResult, metric: str | None = None) -> ResultComparison:
     """Paired comparison of `metric` (default: A's main metric) on the samples A and B share."""
+    notes = comparable(a, b)
     metric = metric or main_score(a)[0]
     scores_a, scores_b = a.sample_metrics, b.sample_metrics
     for result, scores in ((a, scores_a), (b, scores_b)):
@@ -214,6 +247,7 @@ def compare(a: ArchivedResult, b: ArchivedResult, metric: str | None = None) -> 
         a_better=a_higher if better_high else b_higher,
         b_better=b_higher if better_high else a_higher,
         equal=shared.height - a_higher - b_higher,
+        notes=notes,
     )
 
 
@@ -227,7 +261,12 @@ def label(result: ArchivedResult) -> str:
 def export_frame(results: Sequence[ArchivedResult]) -> pl.DataFrame:
     """The per-sample records of `results`, one row per sample and result: the raw and extracted answers,
     every score and the key columns."""
-    frames = [result.sample_metrics for result in results]
+    frames = [  # the key from each record: rows of results re-keyed from older layouts carry none
+        result.sample_metrics.with_columns(
+            pl.lit(result.record.result_id).alias("result_id"), pl.lit(result.model_name).alias("model_name")
+        )
+        for result in results
+    ]
     frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
     leading = [column for column in LEADING_COLUMNS if column in frame.columns]
     return frame.select(*leading, *(column for column in frame.columns if column not in leading))
@@ -238,6 +277,10 @@ def export(results: Sequence[ArchivedResult], fmt: str, out: Path) -> Path:
     list columns (gold answers, image paths) are written as JSON arrays there."""
     if fmt not in EXPORT_FORMATS:
         raise ResultLookupError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    if out.is_dir():
+        raise ResultLookupError(
+            f"--out {out} is a folder; name the file to write, e.g. {out / ('samples.' + fmt)}"
+        )
     frame = export_frame(results)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
@@ -263,7 +306,8 @@ SUMMARY_NAME = "results.json"
 
 
 def samples_file_name(result: ArchivedResult) -> str:
-    return f"samples_{result.model_name}_{result.task}.jsonl"
+    """`<model>/samples_<task>.jsonl`: a folder per model, since model and task names may both hold `_`."""
+    return f"{result.model_name}/samples_{result.task}.jsonl"
 
 
 def run_summary(
@@ -305,7 +349,7 @@ def write_run_output(
     out_dir: Path, results: Sequence[ArchivedResult], config: dict[str, Any], log_samples: bool
 ) -> list[Path]:
     """Writes `results.json` (`run_summary`) into `out_dir` and, with `log_samples`, each result's per-sample
-    records as `samples_<model>_<task>.jsonl`. Returns the paths written."""
+    records as `<model>/samples_<task>.jsonl`. Returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if log_samples:

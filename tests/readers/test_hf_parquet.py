@@ -71,3 +71,31 @@ def test_parquet_with_image_lists_and_single_answers(tmp_path: Path, make_png) -
     assert len(result.samples["image_paths"].to_list()[0]) == 2
     assert result.samples["split"].to_list() == ["val"]
     assert result.quarantine["reason"].to_list() == ["no image"]
+
+
+def test_qa_pairs_become_one_sample_each_and_a_malformed_list_is_quarantined(
+    tmp_path: Path, make_png
+) -> None:
+    """MTVQA's hub layout: one row per image, its questions in `qa_pairs` (a Python literal), the language in
+    `lang`."""
+    image = {"bytes": make_png(), "path": "a.png"}
+    table = pa.table(
+        {
+            "image": [image, image],
+            "qa_pairs": [
+                "[{'question': 'Что это?', 'answer': 'Аптека'}, {'question': 'Когда?', 'answer': '9'}]",
+                "[oops",
+            ],
+            "lang": ["RU", "RU"],
+            "id": [7, 8],
+        }
+    )
+    pq.write_table(table, tmp_path / "test.parquet")
+    result = read_dataset(tmp_path / "test.parquet")
+    assert result.samples["question"].to_list() == ["Что это?", "Когда?"]
+    assert result.samples["answers"].to_list() == [["Аптека"], ["9"]] and set(result.samples["doc_type"]) == {
+        "RU"
+    }
+    assert [json.loads(m)["qa_pair"] for m in result.samples["metadata"]] == [1, 2]
+    assert result.quarantine["source_row"].to_list() == ["test.parquet:2"]
+    assert result.quarantine["reason"][0].startswith("malformed row: 'qa_pairs' is not a list literal")

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from vlm_pipelines.evaluation.archive import SCORES
+from vlm_pipelines.evaluation.archive import SCORES, archive_result
 from vlm_pipelines.evaluation.layout import EvaluationPaths
 from vlm_pipelines.reports.explorer import main, task_results, write_explorer
 
@@ -243,3 +243,18 @@ def test_the_command_says_in_one_line_when_a_task_has_no_results(tmp_path: Path,
     assert main(["--task", "nothing_here", "--data-dir", str(tmp_path)]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "no results of task 'nothing_here'" in error
+
+
+def test_the_page_is_rebuilt_only_when_its_results_change(hostile_archive, tmp_path: Path) -> None:
+    results, _ = hostile_archive
+    out = write_explorer(results, "hostile_task", tmp_path / "explorer.html")
+    out.write_text("the page as first written", encoding="utf-8")  # a second build must leave it alone
+    assert (
+        write_explorer(results, "hostile_task", out).read_text(encoding="utf-8")
+        == "the page as first written"
+    )
+
+    (result,) = task_results(results, "hostile_task")
+    archive_result(results, result.record.model_copy(update={"result_id": "f" * 16}), result.sample_metrics)
+    rebuilt = write_explorer(results, "hostile_task", out).read_text(encoding="utf-8")
+    assert "f" * 16 in rebuilt  # a new result: the page shows it

@@ -93,9 +93,9 @@ def test_the_report_lists_every_imperfect_sample_and_says_what_made_it(
     header = report.header
     assert header["Dagster runs"] == "predict-run-of-the-test, report-run-of-the-test"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", header["generated"])
-    assert re.match(r"[0-9a-f]{12}", header["git commit"])
+    assert re.match(r"[0-9a-f]{12}", header["written from git commit"])
     # one label per version: the result's key and the title block name model-ocr the same way
-    assert f"model-ocr {scores['package_version'][0]}" in header["installed versions"]
+    assert f"model-ocr {scores['package_version'][0]}" in header["written with"]
 
 
 def test_a_perfect_error_rate_is_zero() -> None:

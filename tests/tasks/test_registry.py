@@ -33,13 +33,19 @@ def test_shipped_registry_loads_every_task() -> None:
     tasks = load_task_registry()
 
     assert sorted(tasks) == [
+        "chartqa_test",
         "demo_mini_vqa",
+        "docvqa_val",
+        "infovqa_val",
+        "mtvqa_ru",
+        "ocrbench",
         "snils_vqa",
         "synth_classification_en",
         "synth_json_extraction_en",
         "synth_page_order_en",
         "synth_vqa_en",
         "synth_vqa_ru",
+        "textvqa_val",
     ]
     demo = tasks["demo_mini_vqa"]
     assert demo.dataset.path == "data/vlmhyperbench_sample/demo_mini"

@@ -47,6 +47,7 @@ from vlm_pipelines.model_registry import EvaluatedModel, ensure_runnable
 from vlm_pipelines.schemas import Provenance, ReadResult
 from vlm_pipelines.scoring import score_samples
 from vlm_pipelines.tasks import TaskConfig, load_task_dataset
+from vlm_pipelines.tasks.config import ExpectedDataset
 
 DEFAULT_MAX_QUARANTINE_SHARE = 0.2
 
@@ -131,6 +132,48 @@ def dataset_checks(
     ]
 
 
+def expected_split_check(result: ReadResult, expected: ExpectedDataset) -> DatasetCheck:
+    """The dataset against the official split of its benchmark. Another row count is a partial (or
+    padded) copy: a warning, so a subset still runs. The full row count with another content hash is a
+    re-encoded or edited copy: blocking, since its scores would not compare with published ones. A hash
+    not pinned yet is a warning that gives the computed hash, for a user with the official data to pin."""
+    rows = result.samples.height
+    computed = result.dataset_hash
+    pinned = expected.content_hash.get(result.format, "")
+    metadata = {
+        "rows": rows,
+        "expected_rows": expected.rows,
+        "content_hash": computed,
+        "expected_hash": pinned,
+    }
+    if expected.rows is not None and rows != expected.rows:
+        return DatasetCheck(
+            "expected_split",
+            False,
+            f"{rows} rows, the official split has {expected.rows}: a partial or different copy, "
+            "scores will not compare with published figures",
+            metadata,
+            blocking=False,
+        )
+    if not pinned:  # a warning until someone with the official data pins it in the task entry
+        return DatasetCheck(
+            "expected_split",
+            False,
+            f"{rows} rows; content hash not pinned: {computed}",
+            metadata,
+            blocking=False,
+        )
+    if computed != pinned:
+        return DatasetCheck(
+            "expected_split",
+            False,
+            f"{rows} rows but content hash {computed} differs from the official {pinned} "
+            f"({result.format}): a re-encoded or edited copy",
+            metadata,
+        )
+    return DatasetCheck("expected_split", True, f"{rows} rows, content hash as pinned", metadata)
+
+
 def _order_references_check(samples: pl.DataFrame, answer_type: str) -> DatasetCheck:
     """A page-order task's references must each be a permutation of the same pages (blocking: otherwise
     an order cannot be scored at all); any other task passes it."""
@@ -183,6 +226,8 @@ def prepare_dataset(
     removed so nothing evaluates it."""
     result = load_task_dataset(task, settings.REPO_ROOT, paths.cache)
     checks = dataset_checks(result, max_quarantine_share, task.answer_type)
+    # A benchmark's copy against its official split: a warning in the record, or a DatasetError.
+    expected = expected_split_check(result, task.dataset.expected) if task.dataset.expected else None
     folder = paths.dataset(task.name)
     folder.mkdir(parents=True, exist_ok=True)
     record = DatasetRecord(
@@ -203,6 +248,7 @@ def prepare_dataset(
         },
         warnings=[
             *result.warnings,
+            *([f"{expected.name}: {expected.summary}"] if expected and not expected.passed else []),
             *(
                 f"{check.name}: {check.summary}"
                 for check in checks
@@ -217,6 +263,11 @@ def prepare_dataset(
             f"task {task.name!r}: the dataset {result.source} has no usable rows "
             f"({result.records} read, {result.quarantine.height} quarantined: {record.reasons_text()})"
         )
+        write_record(record, folder / "dataset.json")
+        raise DatasetError(record.error)
+    if expected is not None and expected.blocking and not expected.passed:
+        (folder / "samples.parquet").unlink(missing_ok=True)
+        record.error = f"task {task.name!r}: the dataset {result.source}: {expected.summary}"
         write_record(record, folder / "dataset.json")
         raise DatasetError(record.error)
     result.samples.write_parquet(folder / "samples.parquet")

@@ -5,8 +5,10 @@ same in VLMEvalKit (`vlmeval/dataset/utils/ocrbench.py`) and lmms-eval (`lmms_ev
 Both strings are lowercased, stripped, and newlines become spaces, then the test is a substring test.
 For the "Handwritten Mathematical Expression Recognition" category (HME100k) OCRBench uses another rule:
 spaces and newlines are removed and case is kept. A task selects it by naming the metric
-``ocrbench_formula`` instead of ``ocrbench`` (``ocrbench(..., formula=True)`` in code); a dataset that
-mixes categories is split into two tasks, one per rule.
+``ocrbench_formula`` instead of ``ocrbench`` (``ocrbench(..., formula=True)`` in code). The `ocrbench`
+task scores every sample with both and `ocrbench_category_scores` takes, per sample, the one its category
+calls for: the official score out of 1000 (lmms-eval tells the category by `dataset == "HME100k"`,
+VLMEvalKit by the category name; they are the same 100 samples).
 
 As in OCRBench, an empty reference is contained in every prediction, so it always scores 1.
 """
@@ -32,6 +34,35 @@ def ocrbench(prediction: str, references: str | Sequence[str], formula: bool = F
     normalize = _formula_form if formula else _general_form
     predicted = normalize(prediction)
     return float(any(normalize(ref) in predicted for ref in as_reference_list(references)))
+
+
+HME_CATEGORY = "Handwritten Mathematical Expression Recognition"
+# OCRBench v1's categories and how many of its 1000 samples each has.
+CATEGORY_SIZES: dict[str, int] = {
+    "Regular Text Recognition": 50,
+    "Irregular Text Recognition": 50,
+    "Artistic Text Recognition": 50,
+    "Handwriting Recognition": 50,
+    "Digit String Recognition": 50,
+    "Non-Semantic Text Recognition": 50,
+    "Scene Text-centric VQA": 200,
+    "Doc-oriented VQA": 200,
+    "Key Information Extraction": 200,
+    HME_CATEGORY: 100,
+}
+
+
+def ocrbench_category_scores(
+    categories: Sequence[str], general: Sequence[float], formula: Sequence[float]
+) -> dict[str, float]:
+    """Correct answers per category, each sample scored by its category's rule (`formula` for HME,
+    `general` otherwise), plus "Final Score": their sum, out of 1000 on the full benchmark."""
+    totals: dict[str, float] = {}
+    for category, general_score, formula_score in zip(categories, general, formula, strict=True):
+        score = formula_score if category == HME_CATEGORY else general_score
+        totals[category] = totals.get(category, 0.0) + float(score)
+    totals["Final Score"] = sum(totals.values())
+    return totals
 
 
 OCRBENCH = Metric(

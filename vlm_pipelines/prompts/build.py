@@ -51,8 +51,13 @@ def prompt_hash(
     spec: PromptSpec, repo_root: Path, task_name: str, extra: dict[str, Any] | None = None
 ) -> str:
     """sha256 over the strategy and its full configuration content (files by their bytes, a builder by
-    its code), plus `extra` (what else the caller sends the model with the prompt)."""
+    its code), plus `extra` (what else the caller sends the model with the prompt). A chosen variant
+    (`spec.variant`) is hashed as the template it resolves to, plus its name."""
+    variant = spec.variant
+    spec = spec.resolved()
     content: dict[str, Any] = {"strategy": spec.strategy, "system_prompt": spec.system_prompt or ""}
+    if variant is not None:
+        content["variant"] = variant
     content |= extra or {}
     if spec.strategy == "builder" and spec.builder is not None:
         content["builder"] = callable_identity(load_callable(spec.builder, PROMPT_BUILDERS_GROUP))
@@ -157,6 +162,7 @@ def build_prompts(
     hash_extra: dict[str, Any] | None = None,
 ) -> PromptSet:
     """One prompt per sample (same order as `samples`) following `spec`; `hash_extra` goes into the hash."""
+    hashed_spec, spec = spec, spec.resolved()
     rows = samples.select(
         "sample_id", "question", "doc_type", "field_name", "split", "metadata", "image_paths"
     )
@@ -198,7 +204,7 @@ def build_prompts(
     )
     return PromptSet(
         prompts=frame,
-        prompt_hash=prompt_hash(spec, repo_root, task_name, hash_extra),
+        prompt_hash=prompt_hash(hashed_spec, repo_root, task_name, hash_extra),
         strategy=spec.strategy,
         fallback_count=fallbacks,
         missing_keys=tuple(missing),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vlm_pipelines.plugins import PROMPT_BUILDERS_GROUP, load_callable
 from vlm_pipelines.prompts.template import compile_template
@@ -19,6 +19,17 @@ _STRATEGY_KEYS = {
 _REQUIRED_PROMPT_KEY = {"collection": "collection", "template": "template", "builder": "builder"}
 
 
+class PromptVariant(BaseModel):
+    """A named alternative prompt of a task (e.g. the one another harness sends): a Jinja template, and
+    optionally its own system prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template: str
+    system_prompt: str | None = None
+    description: str = ""
+
+
 class PromptSpec(BaseModel):
     """How a sample's prompt is built.
 
@@ -30,6 +41,9 @@ class PromptSpec(BaseModel):
       replaces the default lead sentence.
     - builder: `builder` names a function from an installed package, `package.module:function` or an entry
       point in `vlmbench.prompt_builders`; it gets the template's variables as a dict and returns the prompt.
+
+    `variants` names alternative prompts (`PromptVariant`); `variant` picks one of them instead of the
+    prompt above (`vlmbench run --set prompt.variant=vlmevalkit`). The variant is part of the prompt hash.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -42,6 +56,19 @@ class PromptSpec(BaseModel):
     json_schema: dict[str, Any] | None = None
     instructions: str | None = None
     builder: str | None = None
+    variants: dict[str, PromptVariant] = Field(default_factory=dict)
+    variant: str | None = None
+
+    def resolved(self) -> PromptSpec:
+        """The spec that builds the prompts: this one, or its chosen variant as a template strategy."""
+        if self.variant is None:
+            return self
+        chosen = self.variants[self.variant]
+        return PromptSpec(
+            strategy="template",
+            template=chosen.template,
+            system_prompt=chosen.system_prompt if chosen.system_prompt is not None else self.system_prompt,
+        )
 
     @model_validator(mode="after")
     def _keys_match_strategy(self) -> PromptSpec:
@@ -55,6 +82,14 @@ class PromptSpec(BaseModel):
                         f"'{key}' is only used by strategy {strategy!r}, not {self.strategy!r}: "
                         f"remove it or change the strategy"
                     )
+        if self.variant is not None and self.variant not in self.variants:
+            known = ", ".join(sorted(self.variants)) or "none defined"
+            raise ValueError(f"unknown prompt variant {self.variant!r}; this task's variants: {known}")
+        for name, variant in self.variants.items():
+            try:
+                compile_template(variant.template)
+            except ValueError as error:
+                raise ValueError(f"prompt variant {name!r}: {error}") from error
         if self.template is not None:
             compile_template(self.template)
         if self.builder is not None:

@@ -5,6 +5,10 @@ fewer - the `index` of another row whose image it reuses), `question`, `answer` 
 as a Python-list string such as "['a', 'b']"), optional `category` (-> doc_type), `split`, options
 `A`, `B`, ... (-> metadata.options), `image_path`; any other column goes to metadata.
 
+VLMEvalKit's benchmark files (DocVQA_VAL, InfoVQA_VAL, ChartQA_TEST, OCRBench, TextVQA_VAL) have
+`index`, `image`, `question`, `answer` (a list string for DocVQA, InfoVQA, TextVQA's ten and OCRBench),
+OCRBench a `category` (its ten categories) and ChartQA_TEST a `split` (its human and augmented parts).
+
 Every cell stays a string: "None", "NA" and "null" are answers, not missing values. Decoded images are
 written, named by their sha256, to the image cache (default: `.images` next to the TSV).
 """

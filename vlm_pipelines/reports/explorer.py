@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import io
+import json
 import math
 import sys
 from pathlib import Path
@@ -108,7 +110,7 @@ def explorer_data(
 
     metrics = list(dict.fromkeys(metric for result in results for metric in result.record.metrics))
     samples: dict[str, dict[str, Any]] = {}
-    for result in results:
+    for result in reversed(results):  # a sample's question, gold and pages from the newest result that has it
         scores = result.sample_metrics
         for row in scores.iter_rows(named=True):
             sample = samples.setdefault(
@@ -161,14 +163,30 @@ def write_explorer(
     max_side: int = MAX_SIDE,
     max_images: int = MAX_IMAGES,
 ) -> Path:
-    """Writes the explorer of `task`'s archived results under `results_root` to `out_path`."""
+    """Writes the explorer of `task`'s archived results under `results_root` to `out_path`, unless the file
+    there already shows exactly these results (its sidecar `.key` says which), as after a run of another task."""
     results = task_results(results_root, task)
     if not results:
         raise FileNotFoundError(f"no results of task {task!r} in {results_root}: run the task first")
+    key_path = out_path.with_name(out_path.name + ".key")
+    key = _contents_key(results, max_side, max_images)
+    if out_path.exists() and key_path.exists() and key_path.read_text(encoding="utf-8") == key:
+        return out_path
     data = explorer_data(results, task, max_side=max_side, max_images=max_images)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(render("explorer.html.j2", task=task, data=data), encoding="utf-8")
+    key_path.write_text(key, encoding="utf-8")
     return out_path
+
+
+def _contents_key(results: list[ArchivedResult], max_side: int, max_images: int) -> str:
+    """What the page is made of: the results (ids and dates), the limits and this module's own code."""
+    code = [Path(__file__), Path(__file__).parent / "templates" / "explorer.html.j2"]
+    payload = [[(r.record.result_id, r.record.created_ns) for r in results], max_side, max_images]
+    digest = hashlib.sha256(json.dumps(payload).encode())
+    for path in code:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,9 @@ def is_number(value: object) -> bool:
 def markdown_table(frame: pl.DataFrame, digits: int = 3) -> str:
     """A GitHub-flavoured Markdown table; numeric columns right-aligned, floats to `digits`."""
 
-    def escape(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+    def escape(text: str) -> str:  # cells hold model output and document text: no markup, no remote images
+        text = text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+        return text.replace("![", "!\\[").replace("](", "]\\(")
 
     header = [escape(name) for name in frame.columns]
     align = ["---:" if dtype.is_numeric() else ":---" for dtype in frame.dtypes]

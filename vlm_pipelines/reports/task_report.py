@@ -105,8 +105,9 @@ def title_block(run_ids: Sequence[str] = (), generated: str = "") -> dict[str, s
     block = {"generated": generated or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
     if run_ids:
         block["Dagster runs"] = ", ".join(dict.fromkeys(run_ids))
-    block["git commit"] = git_commit() or "not a git checkout (installed package)"
-    block["installed versions"] = versions_text(package_versions())
+    # Where the report was written from; the versions that made the numbers are the result's key (below).
+    block["written from git commit"] = git_commit() or "not a git checkout (installed package)"
+    block["written with"] = versions_text(package_versions())
     return block
 
 

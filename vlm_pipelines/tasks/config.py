@@ -54,6 +54,28 @@ class SyntheticDataset(_Strict):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class ExpectedDataset(_Strict):
+    """What the official copy of a benchmark split holds, so that a wrong, partial or re-encoded copy is
+    flagged: its row count, and its content hash per layout (`ReadResult.dataset_hash`, keyed by reader
+    format: hf_parquet, vlmevalkit_tsv). An empty hash is not pinned yet: the check prints the computed one."""
+
+    rows: int | None = Field(default=None, ge=1)
+    content_hash: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("content_hash")
+    @classmethod
+    def _known_layouts(cls, hashes: dict[str, str]) -> dict[str, str]:
+        unknown = [name for name in hashes if name not in SUPPORTED_FORMATS]
+        if unknown:
+            raise ValueError(
+                f"content_hash keys must be dataset formats ({', '.join(SUPPORTED_FORMATS)}): {unknown}"
+            )
+        bad = [name for name, value in hashes.items() if value and not re.fullmatch(r"[0-9a-f]{64}", value)]
+        if bad:
+            raise ValueError(f"content_hash of {bad} is not a sha256 (64 lowercase hex characters)")
+        return hashes
+
+
 class DatasetSpec(_Strict):
     """Where the samples come from: a dataset `path` (repo-relative or absolute) or `synthetic` data."""
 
@@ -64,6 +86,8 @@ class DatasetSpec(_Strict):
     pages: Literal["all", "first"] = "all"
     # The text encoding of the annotation files (e.g. cp1251); None: detected (see readers/text_encoding.py).
     encoding: str | None = None
+    # The official split's row count and content hash (benchmarks); checked when the dataset is prepared.
+    expected: ExpectedDataset | None = None
 
     @field_validator("encoding")
     @classmethod

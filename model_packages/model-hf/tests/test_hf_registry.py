@@ -9,11 +9,18 @@ import pytest
 from model_hf.registry import HUB_CHECKPOINTS, model_specs
 from model_interface import ModelUnavailableError, UnknownModelError, create_model, get_spec
 
-EXPECTED_IDS = {"smollm2-135m", "tiny-qwen2.5-vl", "qwen2.5-vl-3b", "qwen2.5-vl-7b", "qwen2-vl-2b"}
+EXPECTED_IDS = {"smollm2-135m", "tiny-qwen2.5-vl", *HUB_CHECKPOINTS}
 
 
 def test_registers_the_expected_ids() -> None:
     assert {spec.model_id for spec in model_specs()} == EXPECTED_IDS
+    assert {
+        "qwen2-vl-2b",
+        "qwen2.5-vl-3b",
+        "qwen2.5-vl-7b",
+        "qwen3-vl-2b",
+        "paligemma2-3b-448",
+    } <= EXPECTED_IDS
     assert {"qwen2.5-vl-3b": "Qwen/Qwen2.5-VL-3B-Instruct"}.items() <= HUB_CHECKPOINTS.items()
 
 
@@ -96,7 +103,7 @@ def test_model_path_overrides_the_cache(tmp_path: Path, empty_hf_cache: Path) ->
 
 def test_unknown_model_id_names_the_known_ones() -> None:
     with pytest.raises(UnknownModelError, match="qwen2.5-vl-3b"):
-        get_spec("qwen2.5-vl-72b")
+        get_spec("qwen2.5-vl-720b")
 
 
 def test_a_model_without_weights_says_how_to_provide_them(tmp_path: Path) -> None:

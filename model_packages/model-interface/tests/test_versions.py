@@ -1,5 +1,6 @@
-"""The version label (`package_version`): a release is its plain version; an editable install whose source
-differs from what was recorded at release time gets `+src.<hash>`, so edited code never passes for a release.
+"""The version label (`package_version`): a release is its plain version; an install (editable or a wheel)
+whose source differs from what was recorded at release time gets `+src.<hash>`, so edited code never passes
+for a release.
 
 Each test installs a real (tiny) distribution: a `.dist-info` folder on `sys.path`, with a `direct_url.json`
 that marks it editable, as `uv sync` writes it for a workspace member."""
@@ -87,11 +88,46 @@ def test_a_hash_recorded_for_another_version_does_not_count(project: Path) -> No
     assert EDITED.match(package_version(NAME))
 
 
-def test_a_wheel_install_is_its_release(
-    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def install_wheel(
+    site: Path, version: str, sources: dict[str, str], monkeypatch, recorded: str | None
 ) -> None:
-    install(tmp_path / "wheel-site", "1.2.0", None, monkeypatch)
+    """Installs NAME `version` as a wheel does: its files under `site/probe/`, listed in the dist-info's RECORD,
+    with the `release-source.json` the release recorded (`recorded` is the source it was recorded from)."""
+    install(site, version, None, monkeypatch)
+    files = [f"probe/{name}" for name in sources]
+    for name, text in sources.items():
+        (site / "probe").mkdir(exist_ok=True)
+        (site / "probe" / name).write_text(text)
+    if recorded is not None:
+        released = site.parent / "released" / "src" / "probe"
+        released.mkdir(parents=True)
+        for name in sources:
+            (released / name).write_text(recorded if name == "model.py" else sources[name])
+        record_release_source(released.parent.parent, version)
+        (site / "probe" / RELEASE_SOURCE).write_text((released.parent.parent / RELEASE_SOURCE).read_text())
+        files.append(f"probe/{RELEASE_SOURCE}")
+    dist_info = next(site.glob("*.dist-info"))
+    (dist_info / "RECORD").write_text("".join(f"{file},,\n" for file in [*files, f"{dist_info.name}/RECORD"]))
+    package_version.cache_clear()
+
+
+RELEASED = {"__init__.py": "ANSWER = 1\n", "model.py": "def answer():\n    return 'release'\n"}
+
+
+def test_a_wheel_of_the_released_source_is_its_release(tmp_path: Path, monkeypatch) -> None:
+    install_wheel(tmp_path / "site", "1.2.0", RELEASED, monkeypatch, recorded=RELEASED["model.py"])
     assert package_version(NAME) == "1.2.0"
+
+
+def test_a_wheel_built_from_edited_code_is_no_release(tmp_path: Path, monkeypatch) -> None:
+    edited = {**RELEASED, "model.py": "def answer():\n    return 'edited'\n"}
+    install_wheel(tmp_path / "site", "1.2.0", edited, monkeypatch, recorded=RELEASED["model.py"])
+    assert EDITED.match(package_version(NAME))
+
+
+def test_a_wheel_without_a_recorded_release_is_no_release(tmp_path: Path, monkeypatch) -> None:
+    install_wheel(tmp_path / "site", "1.2.0", RELEASED, monkeypatch, recorded=None)
+    assert EDITED.match(package_version(NAME))
 
 
 def test_an_absent_package_is_unknown() -> None:

@@ -56,7 +56,12 @@ def test_nothing_starts_until_the_first_generate_and_the_engine_is_kept(engine_s
     assert engine.shut_down and not model.is_loaded
 
 
-def test_a_batch_goes_to_the_engine_at_once_and_results_keep_request_order(engine_stood_in: None) -> None:
+def test_a_batch_goes_to_the_engine_at_once_and_results_keep_request_order(
+    engine_stood_in: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each request waits in the engine until all three are there (an event, not timing): sent one by one,
+    # they would never meet, and the engine fails them after its deadline.
+    monkeypatch.setattr(StandInEngine, "hold_until_running", 3)
     model = make_model()
     requests = [
         GenerationRequest(

@@ -13,12 +13,17 @@ import pytest
 from model_vllm import adapter, registry
 from model_vllm.adapter import VLLMModel
 from model_vllm.checkpoints import cached_snapshot, checkpoint_location, weights_problem
-from model_vllm.params import VLLMParams
+from model_vllm.params import VLLMParams, engine_kwargs
 
 
-def test_specs_register_the_two_qwen_ids_with_hub_defaults() -> None:
+def test_specs_register_the_document_vlms_with_hub_defaults() -> None:
     specs = {spec.model_id: spec for spec in registry.model_specs()}
-    assert sorted(specs) == ["qwen2.5-vl-3b-vllm", "qwen2.5-vl-7b-vllm"]
+    assert sorted(specs) == sorted(registry.HUB_CHECKPOINTS)
+    assert {"qwen2.5-vl-3b-vllm", "qwen3-vl-2b-vllm", "internvl3-2b-vllm", "idefics3-8b-vllm"} <= set(specs)
+    # Qwen keeps the Qwen pixel limits by default; other families have none (their entries set processor_kwargs).
+    assert specs["qwen3-vl-2b-vllm"].validate_params().max_pixels == 1280 * 28 * 28
+    internvl = specs["internvl3-2b-vllm"].validate_params({"processor_kwargs": {"max_patches": 12}})
+    assert engine_kwargs(internvl)["mm_processor_kwargs"] == {"max_patches": 12}
     assert specs["qwen2.5-vl-7b-vllm"].validate_params().model_path == "Qwen/Qwen2.5-VL-7B-Instruct"
     model = specs["qwen2.5-vl-3b-vllm"].create({"max_model_len": 4096})
     assert isinstance(model, VLLMModel) and not model.is_loaded
@@ -143,3 +148,15 @@ def test_a_single_file_repo_in_the_hub_cache(tmp_path: Path) -> None:
     snapshot = cache_hub_repo(tmp_path, "Org/Small", {"config.json": "{}", "model.safetensors": ""})
     assert cached_snapshot("Org/Small", tmp_path) == snapshot
     assert cached_snapshot("Org/Absent", tmp_path) is None
+
+
+def test_counting_gpus_imports_no_torch() -> None:
+    """The availability check runs where the definitions load (a CPU code location): no torch there."""
+    import subprocess
+    import sys
+
+    code = "import sys; from model_vllm.adapter import cuda_device_count as c; print(c(), 'torch' in sys.modules)"
+    env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "False"]  # none visible, torch never imported

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from vlm_pipelines import settings
 from vlm_pipelines.defs.evaluation import metadata
 from vlm_pipelines.defs.evaluation.availability import unrunnable_models, unrunnable_note
 from vlm_pipelines.defs.evaluation.checks import (
@@ -85,7 +86,8 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
         io_manager_key="records",
         description="Model answers, resumable batch by batch; failures are kept with their error. Its value "
         "is the PredictionManifest: the key, the sample set and every run's speed."
-        + unrunnable_note(unrunnable_models(models)),
+        # Where the definitions load is where the embedded default runs them; a deployment places runs elsewhere.
+        + ("" if settings.split_inference() else unrunnable_note(unrunnable_models(models))),
     )
     def predictions(context: dg.AssetExecutionContext, evaluation: EvaluationSettings):
         from vlm_pipelines.defs.evaluation.tag_environment import predict_in_tag_environment, release_of_run

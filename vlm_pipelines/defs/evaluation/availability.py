@@ -7,8 +7,9 @@ with one deadline, so a slow check (an endpoint that does not answer) cannot hol
 
 from __future__ import annotations
 
-import concurrent.futures
 import socket
+import threading
+import time
 from collections.abc import Mapping
 
 from vlm_pipelines.model_registry import EvaluatedModel
@@ -29,18 +30,27 @@ def _problem(entry: EvaluatedModel) -> str | None:
 def unrunnable_models(
     models: Mapping[str, EvaluatedModel], deadline_s: float = CHECK_DEADLINE_S
 ) -> dict[str, str]:
-    """Model name -> why it cannot run on this machine, for each registered model that cannot."""
-    if not models:
-        return {}
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(models)))
-    checks = {name: pool.submit(_problem, entry) for name, entry in models.items()}
-    concurrent.futures.wait(checks.values(), timeout=deadline_s)
-    pool.shutdown(wait=False, cancel_futures=True)
+    """Model name -> why it cannot run on this machine, for each registered model that cannot. Each check
+    runs in a daemon thread: one past the deadline is reported as unknown and never holds up the exit."""
+    results: dict[str, str | None] = {}
+
+    def check(name: str, entry: EvaluatedModel) -> None:
+        results[name] = _problem(entry)
+
+    threads = [
+        threading.Thread(target=check, args=(name, entry), daemon=True, name=f"availability:{name}")
+        for name, entry in models.items()
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + deadline_s
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
     problems = {}
-    for name, check in checks.items():
-        if not check.done():
+    for name in models:
+        if name not in results:
             problems[name] = f"not known: its availability check took over {deadline_s:g} s"
-        elif (problem := check.result()) is not None:
+        elif (problem := results[name]) is not None:
             problems[name] = problem
     return problems
 

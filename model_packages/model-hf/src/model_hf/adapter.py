@@ -1,8 +1,10 @@
 """`HFModel`: any Hugging Face transformers model behind the `VisionLanguageModel` contract.
 
 Two families, one class:
-- vision models (Qwen2-VL, Qwen2.5-VL, anything `AutoModelForImageTextToText` loads), driven through
-  `AutoProcessor`;
+- vision models (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, InternVL -hf, Idefics3, SmolVLM, Llama-3.2-Vision,
+  PaliGemma: anything `AutoModelForImageTextToText` loads), driven through `AutoProcessor`; each family's
+  image settings are `HFParams` fields (see `images_kwargs`), and PaliGemma's prompt without a chat template
+  is `prompt_format: plain` with a task `prompt_prefix`;
 - text-only causal LMs (`AutoModelForCausalLM` + tokenizer), GGUF checkpoints included
   (`gguf_file`; converted once into a plain cached checkpoint, see `gguf_cache`). A text-only model given
   an image fails that request, not the batch.
@@ -52,8 +54,34 @@ class HFParams(BaseModel):
     gguf_file: str | None = Field(default=None, description="GGUF file name inside model_path (text LMs).")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    repo_id: str | None = Field(
+        default=None,
+        description="Hugging Face repo whose cached snapshot loads when model_path is not given.",
+    )
     min_pixels: int | None = Field(default=None, gt=0, description="Qwen-VL image resize floor, in pixels.")
     max_pixels: int | None = Field(default=None, gt=0, description="Qwen-VL image resize cap, in pixels.")
+    longest_edge: int | None = Field(
+        default=None, gt=0, description="Idefics3/SmolVLM resize cap: the image's longest edge, in pixels."
+    )
+    image_splitting: bool | None = Field(
+        default=None, description="Idefics3/SmolVLM: split a large image into tiles plus a global view."
+    )
+    max_tiles: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most image tiles: InternVL's dynamic tiles (max_patches), Llama-3.2-Vision's max_image_tiles.",
+    )
+    max_images: int | None = Field(
+        default=None, ge=1, description="Most images one request may carry (Llama-3.2-Vision: 1)."
+    )
+    prompt_format: Literal["chat", "plain"] = Field(
+        default="chat",
+        description="chat: the processor's chat template; plain: prefix + prompt, for models without one "
+        "(PaliGemma).",
+    )
+    prompt_prefix: str = Field(
+        default="", description="Text put before each prompt (PaliGemma's task prefix, e.g. 'answer en ')."
+    )
     attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
     num_threads: int | None = Field(default=None, ge=1, description="torch.set_num_threads on load.")
 
@@ -213,8 +241,9 @@ class HFModel(VisionLanguageModel):
         }
         # GGUF checkpoints here are text LMs; otherwise the config's model type decides.
         multimodal = not params.gguf_file and _is_image_text_to_text(AutoConfig.from_pretrained(folder))
-        if (params.min_pixels or params.max_pixels) and not multimodal:
-            raise ValueError(f"{self.model_id}: min_pixels/max_pixels apply to vision models only")
+        vision_only = vision_settings(params)
+        if vision_only and not multimodal:
+            raise ValueError(f"{self.model_id}: {', '.join(vision_only)} apply to vision models only")
         if multimodal:
             self._load_vision_model(folder, load_kwargs)
         else:
@@ -242,22 +271,10 @@ class HFModel(VisionLanguageModel):
         self._model = AutoModelForImageTextToText.from_pretrained(folder, **load_kwargs)
 
     def _resize_kwargs(self) -> dict[str, Any]:
-        """min/max_pixels as the Qwen-VL image processor's `size` (shortest/longest edge in pixels)."""
-        params = self.params
-        if not (params.min_pixels or params.max_pixels):
-            return {}
-        size = getattr(self._processor.image_processor, "size", None)
-        if not size or getattr(size, "shortest_edge", None) is None:
-            raise ValueError(
-                f"{self.model_id}: min_pixels/max_pixels need a Qwen-VL style image processor "
-                f"(size in pixels), got {type(self._processor.image_processor).__name__}"
-            )
-        return {
-            "size": {
-                "shortest_edge": params.min_pixels or size.shortest_edge,
-                "longest_edge": params.max_pixels or size.longest_edge,
-            }
-        }
+        try:
+            return images_kwargs(self.params, self._processor.image_processor)
+        except ValueError as error:
+            raise ValueError(f"{self.model_id}: {error}") from None
 
     # Generation
 
@@ -365,6 +382,21 @@ class HFModel(VisionLanguageModel):
                 f"{self.model_id} is a text-only model and cannot read images; "
                 f"this request has {len(images)} image(s)"
             )
+        limit = self.params.max_images
+        if limit is not None and len(images) > limit:
+            raise ValueError(
+                f"{self.model_id} reads at most {limit} image(s); this request has {len(images)}"
+            )
+        prompt = self.params.prompt_prefix + request.prompt
+        if self.params.prompt_format == "plain":
+            if request.system_prompt or request.history:
+                raise ValueError(
+                    f"{self.model_id} takes a plain prompt (no chat template): "
+                    "it cannot take a system prompt or earlier turns"
+                )
+            return prompt, images
+        if self.params.prompt_prefix:
+            request = request.model_copy(update={"prompt": prompt})
         messages = build_messages(request, len(images), multimodal=self.is_multimodal)
         template_owner = self._processor if self.is_multimodal else self._tokenizer
         text = template_owner.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -451,3 +483,46 @@ def _is_image_text_to_text(config: Any) -> bool:
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     return config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+
+def vision_settings(params: HFParams) -> list[str]:
+    """The image settings `params` sets (they need a vision model)."""
+    names = ("min_pixels", "max_pixels", "longest_edge", "image_splitting", "max_tiles", "max_images")
+    return [name for name in names if getattr(params, name) is not None]
+
+
+def images_kwargs(params: HFParams, image_processor: Any) -> dict[str, Any]:
+    """The image settings as keyword arguments of the processor call, checked against the image processor so
+    that a setting its family does not have fails instead of being silently ignored."""
+
+    def has(attribute: str) -> bool:
+        return getattr(image_processor, attribute, None) is not None
+
+    kind = type(image_processor).__name__
+    size = getattr(image_processor, "size", None)
+    kwargs: dict[str, Any] = {}
+    if params.min_pixels or params.max_pixels:
+        if size is None or getattr(size, "shortest_edge", None) is None:
+            raise ValueError(f"min_pixels/max_pixels need a Qwen-VL style image processor, got {kind}")
+        # The Qwen-VL image processor's `size` holds the pixel limits as shortest/longest edge.
+        kwargs["size"] = {
+            "shortest_edge": params.min_pixels or size.shortest_edge,
+            "longest_edge": params.max_pixels or size.longest_edge,
+        }
+    if params.longest_edge is not None or params.image_splitting is not None:
+        if not has("do_image_splitting"):
+            raise ValueError(
+                f"longest_edge/image_splitting need an Idefics3/SmolVLM image processor, got {kind}"
+            )
+        if params.longest_edge is not None:
+            kwargs["size"] = {"longest_edge": params.longest_edge}
+        if params.image_splitting is not None:
+            kwargs["do_image_splitting"] = params.image_splitting
+    if params.max_tiles is not None:
+        if has("max_patches"):  # InternVL (GotOcr2 image processor): dynamic tiling
+            kwargs.update(crop_to_patches=True, max_patches=params.max_tiles)
+        elif has("max_image_tiles"):  # Llama-3.2-Vision (Mllama)
+            kwargs["max_image_tiles"] = params.max_tiles
+        else:
+            raise ValueError(f"max_tiles needs an InternVL or Llama-3.2-Vision image processor, got {kind}")
+    return kwargs

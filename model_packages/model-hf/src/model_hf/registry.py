@@ -10,6 +10,7 @@ import importlib.util
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from model_interface import Availability, ModelSpec, ModelUnavailableError, Resolution
 from pydantic import BaseModel
@@ -19,11 +20,33 @@ from model_hf.hardware import resolved_settings
 from model_hf.tiny_qwen import ensure_tiny_qwen, tiny_qwen_path
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# Our id -> Hugging Face repo, for checkpoints too big to ship: loaded from model_path or the HF cache.
+# Our id -> Hugging Face repo, for checkpoints too big to ship: loaded from model_path or the HF cache
+# (`repo_id` param). Their model-card settings are params of their entries in registry/models/gpu.yaml.
 HUB_CHECKPOINTS = {
+    "qwen2-vl-2b": "Qwen/Qwen2-VL-2B-Instruct",
+    "qwen2-vl-7b": "Qwen/Qwen2-VL-7B-Instruct",
     "qwen2.5-vl-3b": "Qwen/Qwen2.5-VL-3B-Instruct",
     "qwen2.5-vl-7b": "Qwen/Qwen2.5-VL-7B-Instruct",
-    "qwen2-vl-2b": "Qwen/Qwen2-VL-2B-Instruct",
+    "qwen2.5-vl-32b": "Qwen/Qwen2.5-VL-32B-Instruct",
+    "qwen2.5-vl-72b": "Qwen/Qwen2.5-VL-72B-Instruct",
+    "qwen3-vl-2b": "Qwen/Qwen3-VL-2B-Instruct",
+    "qwen3-vl-4b": "Qwen/Qwen3-VL-4B-Instruct",
+    "qwen3-vl-8b": "Qwen/Qwen3-VL-8B-Instruct",
+    "internvl3-2b": "OpenGVLab/InternVL3-2B-hf",
+    "internvl3-8b": "OpenGVLab/InternVL3-8B-hf",
+    "internvl3.5-2b": "OpenGVLab/InternVL3_5-2B-HF",
+    "internvl3.5-8b": "OpenGVLab/InternVL3_5-8B-HF",
+    "smolvlm-2b": "HuggingFaceTB/SmolVLM-Instruct",
+    "smolvlm2-2.2b": "HuggingFaceTB/SmolVLM2-2.2B-Instruct",
+    "idefics3-8b": "HuggingFaceM4/Idefics3-8B-Llama3",
+    "llama-3.2-11b-vision": "meta-llama/Llama-3.2-11B-Vision-Instruct",
+    "paligemma2-3b-448": "google/paligemma2-3b-mix-448",
+}
+# Repos whose licence must be accepted on the hub page before a logged-in download works.
+GATED_REPOS = frozenset({"meta-llama/Llama-3.2-11B-Vision-Instruct", "google/paligemma2-3b-mix-448"})
+# Settings a checkpoint cannot run without (PaliGemma has no chat template); the entries repeat them.
+REQUIRED_PARAMS: dict[str, dict[str, Any]] = {
+    "paligemma2-3b-448": {"prompt_format": "plain", "prompt_prefix": "answer en "},
 }
 RUNTIME_MODULES = ("torch", "transformers", "accelerate")
 
@@ -106,7 +129,7 @@ def _check_tiny_qwen(params: BaseModel) -> Availability:
     return Availability(True, f"random weights; built on first use into {tiny_qwen_path()}")
 
 
-# Real Qwen checkpoints: from model_path, else from the Hugging Face cache; never downloaded here.
+# Real checkpoints: from model_path, else from the Hugging Face cache (repo_id); never downloaded here.
 
 
 def hub_spec(model_id: str, repo_id: str) -> ModelSpec:
@@ -115,18 +138,23 @@ def hub_spec(model_id: str, repo_id: str) -> ModelSpec:
         package=PACKAGE,
         description=f"{repo_id} through transformers (weights from model_path or the Hugging Face cache).",
         params_model=HFParams,
-        factory=partial(_hf_model, locate=partial(hub_checkpoint_folder, model_id, repo_id)),
-        check=partial(_check_hub, model_id, repo_id),
+        factory=_hub_model,
+        check=partial(_check_hub, model_id),
         resolve=resolve_hf,
-        default_params={},
+        default_params={"repo_id": repo_id, **REQUIRED_PARAMS.get(model_id, {})},
         modality="vision",
     )
+
+
+def download_command(repo_id: str) -> str:
+    login = "`hf auth login`, accept the licence on its hub page, then " if repo_id in GATED_REPOS else ""
+    return f"{login}`huggingface-cli download {repo_id} --local-dir DIR`"
 
 
 def missing_weights_message(model_id: str, repo_id: str) -> str:
     return (
         f"{model_id}: the weights of {repo_id} are not in the Hugging Face cache and no model_path was given. "
-        f"On a machine with internet run `huggingface-cli download {repo_id} --local-dir DIR`, copy DIR here, "
+        f"On a machine with internet run {download_command(repo_id)}, copy DIR here, "
         f"then pass `params: {{model_path: DIR}}` in the model registry YAML or `--model-param model_path=DIR`."
     )
 
@@ -160,7 +188,8 @@ def hub_checkpoint_folder(model_id: str, repo_id: str) -> Path:
         raise ModelUnavailableError(f"{missing_weights_message(model_id, repo_id)} ({error})") from error
 
 
-def _check_hub(model_id: str, repo_id: str, params: BaseModel) -> Availability:
+def _check_hub(model_id: str, params: BaseModel) -> Availability:
+    """Whether the weights are here, and where: `vlmbench doctor` prints the reason either way."""
     assert isinstance(params, HFParams)
     missing = _missing_modules((*RUNTIME_MODULES, "torchvision"))
     if missing:
@@ -169,10 +198,20 @@ def _check_hub(model_id: str, repo_id: str, params: BaseModel) -> Availability:
         folder = Path(params.model_path).expanduser()
         if not (folder / "config.json").is_file():
             return Availability(False, f"{model_id}: model_path {str(folder)!r} has no config.json")
-        return Availability(True)
-    if cached_hub_folder(repo_id) is None:
-        return Availability(False, missing_weights_message(model_id, repo_id))
-    return Availability(True)
+        return Availability(True, f"weights: model_path {folder}")
+    if not params.repo_id:
+        return Availability(False, f"{model_id}: give the model_path or repo_id param")
+    folder = cached_hub_folder(params.repo_id)
+    if folder is None:
+        return Availability(False, missing_weights_message(model_id, params.repo_id))
+    return Availability(True, f"weights: {params.repo_id} in the Hugging Face cache ({folder})")
+
+
+def _hub_model(model_id: str, params: BaseModel) -> HFModel:
+    assert isinstance(params, HFParams)
+    repo_id = params.repo_id
+    locate = partial(hub_checkpoint_folder, model_id, repo_id) if repo_id else None
+    return HFModel(model_id, params, locate=locate)
 
 
 def resolve_hf(params: BaseModel) -> Resolution:

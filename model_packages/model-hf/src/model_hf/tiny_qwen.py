@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 TINY_QWEN_DIRNAME = "tiny-qwen2.5-vl"
 SEED = 1234
@@ -82,9 +83,7 @@ def build_tiny_qwen(out_dir: Path, weights: bool = True) -> None:
     """Writes processor and random model (fixed seed) to `out_dir`; with `weights=False` only the processor
     and the model config (all that prompt rendering reads, e.g. vLLM's renderer in model-vllm's tests)."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
-        PreTrainedTokenizerFast,
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
         Qwen2_5_VLProcessor,
@@ -92,19 +91,8 @@ def build_tiny_qwen(out_dir: Path, weights: bool = True) -> None:
         Qwen2VLVideoProcessor,
     )
 
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(_TOKENIZER_CORPUS, trainer=trainer)
-
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
+    tokenizer = train_tokenizer(
+        SPECIAL_TOKENS,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         extra_special_tokens={
@@ -161,3 +149,22 @@ def build_tiny_qwen(out_dir: Path, weights: bool = True) -> None:
     model.generation_config.eos_token_id = token_id("<|im_end|>")
     model.generation_config.pad_token_id = token_id("<|endoftext|>")
     model.save_pretrained(out_dir)
+
+
+def train_tokenizer(special_tokens: list[str], **tokenizer_kwargs: Any) -> Any:
+    """A small byte-level BPE tokenizer (`PreTrainedTokenizerFast`) trained offline on a fixed corpus, with
+    `special_tokens` as single tokens; tiny checkpoints of other families build theirs with it too."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_TOKENIZER_CORPUS, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, **tokenizer_kwargs)

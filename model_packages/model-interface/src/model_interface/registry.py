@@ -132,9 +132,10 @@ def package_version(distribution: str) -> str:
         return "0+unknown"
     root = editable_root(distribution)
     if root is None:
-        return version
-    source = source_hash(root)
-    if released_source_hash(root, version) == source:
+        source, released = installed_source(distribution, version)
+    else:
+        source, released = source_hash(root), released_source_hash(root / RELEASE_SOURCE, version)
+    if released == source:
         return version
     return f"{version}+src.{source[:8]}"
 
@@ -156,22 +157,44 @@ def editable_root(distribution: str) -> Path | None:
 
 
 def source_hash(root: Path) -> str:
-    """sha256 (hex) over the Python files of a project's source (`src/` when it has one), by relative path."""
+    """sha256 (hex) over the Python files of a project's source (`src/` when it has one), by relative path:
+    the same files, with the same paths, as its wheel installs."""
     source = root / "src" if (root / "src").is_dir() else root
     files = []
     for folder, subfolders, names in os.walk(source):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and d not in _NOT_SOURCE)
-        files += [Path(folder) / name for name in names if name.endswith(".py")]
+        files += [Path(folder) / name for name in names if name.endswith(".py") and name != "conftest.py"]
+    return _hash_files({path.relative_to(source).as_posix(): path for path in files})
+
+
+def _hash_files(files: Mapping[str, Path]) -> str:
     digest = hashlib.sha256()
-    for path in sorted(files, key=lambda path: path.relative_to(source).as_posix()):
-        digest.update(path.relative_to(source).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for relative in sorted(files):
+        digest.update(relative.encode() + b"\0" + files[relative].read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def released_source_hash(root: Path, version: str) -> str | None:
-    """The source hash recorded for `version` in the project's `release-source.json`, if any."""
+def installed_source(distribution: str, version: str) -> tuple[str, str | None]:
+    """A non-editable install's source hash (its installed Python files) and the hash its wheel's
+    `release-source.json` recorded for `version` (None when it ships none): an image built from edited code
+    is no release either."""
+    dist = metadata.distribution(distribution)
+    python_files, recorded = {}, None
+    for file in dist.files or []:
+        parts = file.parts
+        if not parts or parts[0] == ".." or parts[0].endswith((".dist-info", ".data")):
+            continue
+        if file.suffix == ".py" and file.name != "conftest.py" and not set(parts[1:-1]) & _NOT_SOURCE:
+            python_files[file.as_posix()] = Path(dist.locate_file(file))
+        elif file.name == RELEASE_SOURCE and len(parts) == 2:
+            recorded = released_source_hash(Path(dist.locate_file(file)), version)
+    return _hash_files(python_files), recorded
+
+
+def released_source_hash(path: Path, version: str) -> str | None:
+    """The source hash recorded for `version` in a `release-source.json`, if any."""
     try:
-        recorded = json.loads((root / RELEASE_SOURCE).read_text(encoding="utf-8"))
+        recorded = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(recorded, dict) or recorded.get("version") != version:

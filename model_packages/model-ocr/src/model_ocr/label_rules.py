@@ -68,8 +68,10 @@ def normalize(text: str) -> str:
 
 
 def label_from_question(question: str) -> str:
-    """'What is the invoice number?' -> 'invoice number'; 'Напиши кто Продавец' -> 'Продавец'."""
-    text = question.strip().rstrip("?.!:").strip()
+    """'What is the invoice number?' -> 'invoice number'; 'Напиши кто Продавец' -> 'Продавец'. Only the first
+    line counts: benchmark prompts add an answer instruction after it ("Answer the question using ...")."""
+    lines = [line for line in question.strip().splitlines() if line.strip()]
+    text = (lines[0] if lines else "").strip().rstrip("?.!:").strip()
     text = QUESTION_SCAFFOLDING.sub("", text)
     return text.strip()
 

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
+import shutil
+import subprocess
 import sys
 import threading
 import uuid
@@ -61,10 +64,28 @@ def gpu_memory_in_use_bytes(device_count: int) -> int | None:
 
 
 def cuda_device_count() -> int:
-    """CUDA devices torch can see. Imports torch (installed with vllm)."""
-    import torch
+    """CUDA devices this process may use, from NVML (`nvidia-ml-py`) or `nvidia-smi -L`, within
+    CUDA_VISIBLE_DEVICES. No torch import: the availability check runs where definitions load."""
+    found = 0
+    try:
+        import pynvml
 
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+        pynvml.nvmlInit()
+        try:
+            found = pynvml.nvmlDeviceGetCount()
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - no NVML library or no driver: ask nvidia-smi
+        smi = shutil.which("nvidia-smi")
+        if smi is not None:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
+                if listed.returncode == 0:
+                    found = sum(line.startswith("GPU ") for line in listed.stdout.splitlines())
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        found = min(found, len([device for device in visible.split(",") if device.strip()]))
+    return found
 
 
 def gpu_problem(tensor_parallel_size: int) -> str | None:

@@ -32,11 +32,20 @@ class VLLMParams(BaseModel):
         description="Share of GPU memory vLLM preallocates (weights + KV cache).",
     )
     tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs the model is sharded over.")
-    min_pixels: int = Field(
-        default=256 * QWEN_TOKEN_PIXELS, gt=0, description="Image resize floor, in pixels."
+    min_pixels: int | None = Field(
+        default=256 * QWEN_TOKEN_PIXELS,
+        gt=0,
+        description="Qwen-VL image resize floor, in pixels (null for other families).",
     )
-    max_pixels: int = Field(
-        default=1280 * QWEN_TOKEN_PIXELS, gt=0, description="Image resize cap, in pixels."
+    max_pixels: int | None = Field(
+        default=1280 * QWEN_TOKEN_PIXELS,
+        gt=0,
+        description="Qwen-VL image resize cap, in pixels (null for other families).",
+    )
+    processor_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Other keyword arguments of the model's HF processor (Idefics3's size, InternVL's "
+        "max_patches).",
     )
     limit_images: int = Field(default=4, ge=1, description="Most images one request may carry.")
 
@@ -47,7 +56,7 @@ class VLLMParams(BaseModel):
 
     @model_validator(mode="after")
     def _pixel_range_is_ordered(self) -> VLLMParams:
-        if self.min_pixels > self.max_pixels:
+        if self.min_pixels and self.max_pixels and self.min_pixels > self.max_pixels:
             raise ValueError(f"min_pixels ({self.min_pixels}) is larger than max_pixels ({self.max_pixels})")
         return self
 
@@ -63,9 +72,14 @@ def engine_kwargs(params: VLLMParams, model: str | None = None) -> dict[str, Any
         "tensor_parallel_size": params.tensor_parallel_size,
         # Video is off: vLLM would otherwise reserve memory for 999 videos when profiling.
         "limit_mm_per_prompt": {"image": params.limit_images, "video": 0},
-        "mm_processor_kwargs": {"min_pixels": params.min_pixels, "max_pixels": params.max_pixels},
+        "mm_processor_kwargs": {**pixel_limits(params), **params.processor_kwargs},
         "seed": ENGINE_SEED,
         "trust_remote_code": False,
         # The adapter times each request itself; the engine's stat loggers are not read.
         "disable_log_stats": True,
     }
+
+
+def pixel_limits(params: VLLMParams) -> dict[str, int]:
+    limits = {"min_pixels": params.min_pixels, "max_pixels": params.max_pixels}
+    return {name: value for name, value in limits.items() if value is not None}

@@ -16,11 +16,26 @@ from model_vllm.adapter import INSTALL_HINT, PACKAGE, VLLMModel, gpu_problem
 from model_vllm.checkpoints import weights_problem
 from model_vllm.params import VLLMParams
 
-# Our id -> the Hugging Face repo loaded by default (override with the model_path param).
+# Our id -> the Hugging Face repo loaded by default (override with the model_path param). Llama-3.2-Vision
+# is not here (vLLM removed Mllama in 0.10.2), nor PaliGemma (no chat template for vLLM's chat renderer):
+# run them through model-hf.
 HUB_CHECKPOINTS = {
+    "qwen2-vl-2b-vllm": "Qwen/Qwen2-VL-2B-Instruct",
+    "qwen2-vl-7b-vllm": "Qwen/Qwen2-VL-7B-Instruct",
     "qwen2.5-vl-3b-vllm": "Qwen/Qwen2.5-VL-3B-Instruct",
     "qwen2.5-vl-7b-vllm": "Qwen/Qwen2.5-VL-7B-Instruct",
+    "qwen2.5-vl-32b-vllm": "Qwen/Qwen2.5-VL-32B-Instruct",
+    "qwen2.5-vl-72b-vllm": "Qwen/Qwen2.5-VL-72B-Instruct",
+    "qwen3-vl-2b-vllm": "Qwen/Qwen3-VL-2B-Instruct",
+    "qwen3-vl-4b-vllm": "Qwen/Qwen3-VL-4B-Instruct",
+    "qwen3-vl-8b-vllm": "Qwen/Qwen3-VL-8B-Instruct",
+    "internvl3-2b-vllm": "OpenGVLab/InternVL3-2B-hf",
+    "internvl3-8b-vllm": "OpenGVLab/InternVL3-8B-hf",
+    "smolvlm-2b-vllm": "HuggingFaceTB/SmolVLM-Instruct",
+    "idefics3-8b-vllm": "HuggingFaceM4/Idefics3-8B-Llama3",
 }
+# Families without Qwen's pixel limits: those params are off (their entries set processor_kwargs instead).
+NO_PIXEL_LIMITS = {"min_pixels": None, "max_pixels": None}
 
 
 def model_specs() -> list[ModelSpec]:
@@ -28,6 +43,7 @@ def model_specs() -> list[ModelSpec]:
 
 
 def hub_spec(model_id: str, repo_id: str) -> ModelSpec:
+    pixel_defaults = {} if model_id.startswith("qwen") else NO_PIXEL_LIMITS
     return ModelSpec(
         model_id=model_id,
         package=PACKAGE,
@@ -36,7 +52,7 @@ def hub_spec(model_id: str, repo_id: str) -> ModelSpec:
         factory=create_vllm_model,
         check=check_vllm_model,
         resolve=resolve_vllm_model,
-        default_params={"model_path": repo_id},
+        default_params={"model_path": repo_id, **pixel_defaults},
         modality="vision",
     )
 
