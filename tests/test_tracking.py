@@ -167,3 +167,24 @@ def test_the_module_and_the_steps_import_neither_mlflow_nor_dagster() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_result_scored_again_with_other_numbers_is_a_new_run(predicted, data_dir, monkeypatch) -> None:
+    """The scoring code is not part of the key yet: a re-score of the same result id with other per-sample
+    scores must not leave the old numbers as the only run."""
+    from mlflow.tracking import MlflowClient
+
+    paths, _, task, manifest = predicted
+    monkeypatch.setenv("VLMBENCH_MLFLOW", "1")
+    record, scores = score(task, manifest, paths)
+    folder = result_of(record, paths).folder
+    metric = record.metrics[0]
+    changed = scores.with_columns(pl.lit(0.0).alias(metric))  # as a scorer change would
+    changed.write_parquet(folder / SCORES)
+    tracking.log_result(record, folder)
+    tracking.log_result(record, folder)  # the same numbers again: no third run
+
+    client = MlflowClient(tracking_uri=(data_dir / "mlruns").as_uri())
+    runs = client.search_runs([client.get_experiment_by_name(TASK).experiment_id])
+    assert len(runs) == 2
+    assert sorted(run.data.metrics[metric] for run in runs)[0] == 0.0

@@ -8,6 +8,7 @@ A user error is one line on stderr and a non-zero exit code; `--debug` shows the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -295,16 +296,20 @@ def print_leaderboard() -> None:
     print()
     print(console_text(board))
     print_leaderboard_paths()
-    explorers = [section["explorer"] for section in board.get("sections", []) if section.get("explorer")]
-    if explorers:
-        print("Sample explorers: " + ", ".join(explorers))
 
 
 def print_leaderboard_paths() -> None:
+    """Where the leaderboard and each task's sample explorer are (the explorers as leaderboard.json names them)."""
     from vlm_pipelines.evaluation import default_paths
+    from vlm_pipelines.reports.leaderboard import JSON_NAME
 
     folder = default_paths().leaderboard
     print(f"\nLeaderboard: {folder / 'leaderboard.html'} (Markdown: {folder / 'leaderboard.md'})")
+    with contextlib.suppress(OSError, ValueError):  # no leaderboard written yet: nothing more to show
+        board = json.loads((folder / JSON_NAME).read_text(encoding="utf-8"))
+        explorers = [section["explorer"] for section in board.get("sections", []) if section.get("explorer")]
+        if explorers:
+            print("Sample explorers: " + ", ".join(explorers))
 
 
 def runner_for(args: argparse.Namespace):

@@ -15,6 +15,7 @@ MLflow is imported only when tracking is on; nothing here imports Dagster.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ INSTALL_HINT = (
     "(in a checkout: uv sync --extra tracking)"
 )
 RESULT_TAG = "vlmbench.result_id"
+SCORES_TAG = "vlmbench.scores_sha256"  # the per-sample scores a run logged (a re-score is a new run)
 RESULT_ARTIFACTS = "result"
 REPORT_ARTIFACTS = "report"
 REPORT_FILES = ("report.html", "report.md")
@@ -90,19 +92,22 @@ def track(uri: str, record: ResultRecord, folder: Path, report_dir: Path | None 
     """`log_result` without the safety net: the run id of the result's run in the store at `uri`."""
     client = _client(uri)
     experiment_id = _experiment(client, record.task)
-    run_id = find_run(client, experiment_id, record.result_id)
-    if run_id is None:
-        run_id = _new_run(client, experiment_id, record, folder)
+    scores_hash = hashlib.sha256((folder / SCORES).read_bytes()).hexdigest()
+    run_id = find_run(client, experiment_id, record.result_id, scores_hash)
+    if run_id is None:  # new, or scored again with other numbers (the scoring code is not in the key)
+        run_id = _new_run(client, experiment_id, record, folder, scores_hash)
     if report_dir is not None and any((report_dir / name).is_file() for name in REPORT_FILES):
         client.log_artifacts(run_id, str(report_dir), REPORT_ARTIFACTS)
     return run_id
 
 
-def find_run(client: Any, experiment_id: str, result_id: str) -> str | None:
-    """The finished run of `result_id`, if one was logged (a run that failed half-way is not reused)."""
+def find_run(client: Any, experiment_id: str, result_id: str, scores_hash: str) -> str | None:
+    """The finished run of `result_id` with these per-sample scores, if one was logged (a run that failed
+    half-way is not reused)."""
     runs = client.search_runs(
         [experiment_id],
-        filter_string=f"tags.`{RESULT_TAG}` = '{result_id}' and attributes.status = 'FINISHED'",
+        filter_string=f"tags.`{RESULT_TAG}` = '{result_id}' and tags.`{SCORES_TAG}` = '{scores_hash}' "
+        "and attributes.status = 'FINISHED'",
         max_results=1,
     )
     return runs[0].info.run_id if runs else None
@@ -140,11 +145,14 @@ def _experiment(client: Any, name: str) -> str:
         return experiment.experiment_id
 
 
-def _new_run(client: Any, experiment_id: str, record: ResultRecord, folder: Path) -> str:
+def _new_run(client: Any, experiment_id: str, record: ResultRecord, folder: Path, scores_hash: str) -> str:
     from mlflow.entities import Metric, Param
 
     run = client.create_run(
-        experiment_id, start_time=record.created_ns // 1_000_000, tags=tags(record), run_name=run_name(record)
+        experiment_id,
+        start_time=record.created_ns // 1_000_000,
+        tags={**tags(record), SCORES_TAG: scores_hash},
+        run_name=run_name(record),
     )
     run_id = run.info.run_id
     try:
