@@ -24,7 +24,7 @@ from typing import Any
 
 from PIL import Image
 
-from vlm_pipelines.evaluation.archive import ArchivedResult, list_results, newest_by_key
+from vlm_pipelines.evaluation.archive import ArchivedResult
 from vlm_pipelines.evaluation.records import iso, now_ns
 from vlm_pipelines.reports.tables import render
 
@@ -36,7 +36,9 @@ SAMPLE_COLUMNS = ("doc_type", "field_name", "split", "question", "answers", "ima
 
 def task_results(results_root: Path, task: str) -> list[ArchivedResult]:
     """The task's archived results, one per result id, oldest first."""
-    return [result for result in newest_by_key(list_results(results_root)) if result.task == task]
+    from vlm_pipelines.results import find_results
+
+    return find_results(results_root, task=task, history=True)
 
 
 def result_label(result: ArchivedResult) -> str:
@@ -163,11 +165,25 @@ def write_explorer(
     max_side: int = MAX_SIDE,
     max_images: int = MAX_IMAGES,
 ) -> Path:
-    """Writes the explorer of `task`'s archived results under `results_root` to `out_path`, unless the file
-    there already shows exactly these results (its sidecar `.key` says which), as after a run of another task."""
+    """Writes the explorer of `task`'s archived results under `results_root` to `out_path` (see
+    `write_task_explorer`)."""
     results = task_results(results_root, task)
     if not results:
         raise FileNotFoundError(f"no results of task {task!r} in {results_root}: run the task first")
+    return write_task_explorer(results, task, out_path, max_side=max_side, max_images=max_images)
+
+
+def write_task_explorer(
+    results: list[ArchivedResult],
+    task: str,
+    out_path: Path,
+    *,
+    max_side: int = MAX_SIDE,
+    max_images: int = MAX_IMAGES,
+) -> Path:
+    """Writes the explorer of `results` (one task's, newest of each key, at least one) to `out_path`, unless
+    the file there already shows exactly these results (its sidecar `.key` says which), as after a run of
+    another task."""
     key_path = out_path.with_name(out_path.name + ".key")
     key = _contents_key(results, max_side, max_images)
     if out_path.exists() and key_path.exists() and key_path.read_text(encoding="utf-8") == key:

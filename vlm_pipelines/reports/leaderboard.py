@@ -11,7 +11,6 @@ A task whose current dataset failed a blocking check is shown as failed, with th
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
@@ -369,18 +368,17 @@ def _history(results: list[ArchivedResult]) -> pl.DataFrame:
 
 
 def compute_leaderboard(
-    results_root: Path,
+    results: list[ArchivedResult],
     out_dir: Path,
     task_metrics: Mapping[str, Sequence[str]] | None = None,
     dataset_records: Mapping[str, DatasetRecord] | None = None,
 ) -> Leaderboard:
-    """The leaderboard of every archived result; plots are written to `out_dir`. `dataset_records` holds
+    """The leaderboard of `results` (the newest of each key); plots are written to `out_dir`. `dataset_records` holds
     each task's current DatasetRecord: a task whose dataset failed a blocking check is a failed section,
     also when it has no result yet."""
     out_dir.mkdir(parents=True, exist_ok=True)
     task_metrics = task_metrics or {}
     dataset_records = dataset_records or {}
-    results = newest_by_key(list_results(results_root))
     by_task: dict[str, list[ArchivedResult]] = {task: [] for task, r in dataset_records.items() if r.problem}
     for result in results:
         by_task.setdefault(result.task, []).append(result)
@@ -417,15 +415,16 @@ def build_leaderboard(
     task_metrics: Mapping[str, Sequence[str]] | None = None,
     dataset_records: Mapping[str, DatasetRecord] | None = None,
 ) -> Leaderboard:
-    from vlm_pipelines.reports.explorer import write_explorer
+    from vlm_pipelines.reports.explorer import write_task_explorer
 
-    board = compute_leaderboard(results_root, out_dir, task_metrics, dataset_records)
+    results = newest_by_key(list_results(results_root))  # read once, for the board and the explorers
+    board = compute_leaderboard(results, out_dir, task_metrics, dataset_records)
     for section in board.sections:
         if section.table.height or section.others.height:
-            with contextlib.suppress(FileNotFoundError):  # ranked from the archive, so this is a race
-                section.explorer = write_explorer(
-                    results_root, section.task, out_dir.parent / section.task / "explorer.html"
-                )
+            task_results = [result for result in results if result.task == section.task]
+            section.explorer = write_task_explorer(
+                task_results, section.task, out_dir.parent / section.task / "explorer.html"
+            )
     return write_leaderboard(board, out_dir)
 
 

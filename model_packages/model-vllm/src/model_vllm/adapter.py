@@ -222,16 +222,13 @@ class VLLMModel(VisionLanguageModel):
         config = config or GenerationConfig()
         self.load()
         pieces: queue.Queue[Any] = queue.Queue()
-        answer = self._on_engine_loop(self._answer(request, config, on_piece=pieces.put))
-        answer.add_done_callback(lambda _: pieces.put(_END))
+        answer = self._streamed(request, config, pieces.put)
         try:
             while (piece := pieces.get()) is not _END:
                 yield piece
-            result = answer.result()
+            _raise_failed(answer.result())
         finally:
             answer.cancel()
-        if result.error:
-            raise RuntimeError(result.error)
 
     # From another event loop (the model service)
 
@@ -250,13 +247,22 @@ class VLLMModel(VisionLanguageModel):
             with contextlib.suppress(RuntimeError):  # the consumer's loop has closed
                 loop.call_soon_threadsafe(pieces.put_nowait, item)
 
-        answer = self._on_engine_loop(self._answer(request, config, on_piece=put))
-        answer.add_done_callback(lambda _: put(_END))
+        answer = self._streamed(request, config, put)
         try:
             while (piece := await pieces.get()) is not _END:
                 yield piece
-            result = answer.result()
+            _raise_failed(answer.result())
         finally:
             answer.cancel()
-        if result.error:
-            raise RuntimeError(result.error)
+
+    def _streamed(self, request: GenerationRequest, config: GenerationConfig, put: Callable[[Any], None]):
+        """The request on the engine's loop, each text piece handed to `put`, then `_END` once it ends."""
+        answer = self._on_engine_loop(self._answer(request, config, on_piece=put))
+        answer.add_done_callback(lambda _: put(_END))
+        return answer
+
+
+def _raise_failed(result: GenerationResult) -> None:
+    """A streamed request that failed raises its error once its pieces are out."""
+    if result.error:
+        raise RuntimeError(result.error)
