@@ -1,6 +1,8 @@
-"""Knowledge-base and chat figures (issue 9): ingestion rate, hybrid-query latency at 10,000 chunks,
-hybrid against vector-only retrieval on exact-token questions, time to the first streamed token with
-smollm2-135m on a warm model, and the chat app's memory with the demo loaded.
+"""Knowledge-base and chat figures (issues 9 and 19): ingestion rate, hybrid-query latency at 10,000 chunks,
+BM25 alone, vector alone and hybrid side by side on exact-token questions (the synthetic ledgers) and on the
+seeded `project-docs` knowledge base's question set (exact-token and natural-language questions apart),
+the hybrid fusions tried on both (what `index.FUSION` was chosen from), time to the first streamed token
+with smollm2-135m on a warm model, and the chat app's memory with the demo loaded.
 
     uv run python bench/knowledge_bench.py [--chunks 10000] [--queries 200] [--json out.json]
 
@@ -86,10 +88,54 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+# Hybrid fusions compared on every question set; `index.FUSION` is the one chosen from them.
+FUSIONS = {
+    "RRF 1:1 (before issue 19)": {"keyword_weight": 1.0, "vector_weight": 1.0, "exact_first": False},
+    "RRF 2:1 (BM25:vector)": {"keyword_weight": 2.0, "vector_weight": 1.0, "exact_first": False},
+    "RRF 1:2": {"keyword_weight": 1.0, "vector_weight": 2.0, "exact_first": False},
+    "RRF 1:1, exact tokens first": {"keyword_weight": 1.0, "vector_weight": 1.0, "exact_first": True},
+    "RRF 2:1, exact tokens first": {"keyword_weight": 2.0, "vector_weight": 1.0, "exact_first": True},
+    "RRF 1:2, exact tokens first": {"keyword_weight": 1.0, "vector_weight": 2.0, "exact_first": True},
+}
+
+
+def quality_figures(index, questions) -> dict:
+    """BM25 alone, vector alone and hybrid (the default fusion), then hybrid with each of `FUSIONS`."""
+    from vlm_pipelines.knowledge.index import Fusion
+    from vlm_pipelines.knowledge.quality import evaluate
+
+    def overall(modes, fusion=None) -> list[dict]:
+        extra = {"fusion": Fusion(**fusion)} if fusion else {}
+        return [row for row in evaluate(index, questions, modes, **extra) if row["questions"] == "all"]
+
+    return {
+        "modes": overall(("keyword", "vector", "hybrid")),
+        "fusions": {name: overall(("hybrid",), fusion)[0] for name, fusion in FUSIONS.items()},
+    }
+
+
+def project_docs_figures(work: Path) -> dict:
+    """The seeded `project-docs` knowledge base, indexed afresh, on its question set, by question kind."""
+    from vlm_pipelines.knowledge.bases import get_base
+    from vlm_pipelines.knowledge.index import KnowledgeIndex
+    from vlm_pipelines.knowledge.quality import load_questions
+
+    base = get_base("project-docs", work / "data")
+    index = KnowledgeIndex("project-docs", work / "data")
+    report = index.ingest(base.sources())
+    questions = load_questions(base.questions)
+    sets = {
+        "project-docs, exact token": [q for q in questions if q.kind == "exact token"],
+        "project-docs, natural language": [q for q in questions if q.kind != "exact token"],
+        "project-docs, all": questions,
+    }
+    return {"chunks": report.chunks, "sets": {name: quality_figures(index, qs) for name, qs in sets.items()}}
+
+
 def retrieval_figures(args, work: Path) -> dict:
     from vlm_pipelines.knowledge.embeddings import embed
     from vlm_pipelines.knowledge.index import KnowledgeIndex
-    from vlm_pipelines.knowledge.quality import Question, evaluate
+    from vlm_pipelines.knowledge.quality import Question
 
     embed(["warm up"])  # model load is not ingestion
     where = write_corpus(work / "ledgers", args.chunks)
@@ -111,14 +157,16 @@ def retrieval_figures(args, work: Path) -> dict:
             index.search(question.question, 5, mode)
             times.append((time.perf_counter() - started) * 1000)
         latencies[mode] = {"p50_ms": percentile(times, 0.5), "p95_ms": percentile(times, 0.95)}
-    quality = evaluate(index, questions, ("hybrid", "vector", "keyword"))
     return {
         "chunks": report.chunks,
         "documents": report.documents,
         "ingest_s": report.seconds,
         "chunks_per_s": report.chunks_per_s,
         "latency": latencies,
-        "quality": [row for row in quality if row["questions"] == "all"],
+        "quality": {
+            f"ledgers, exact token ({report.chunks} chunks)": quality_figures(index, questions),
+            **project_docs_figures(work)["sets"],
+        },
     }
 
 
@@ -237,11 +285,21 @@ def print_retrieval(r: dict) -> None:
     print("| mode | p50 ms | p95 ms |\n| :--- | ---: | ---: |")
     for mode, row in r["latency"].items():
         print(f"| {mode} | {row['p50_ms']:.1f} | {row['p95_ms']:.1f} |")
-    print("\n| mode | n | hit@1 | hit@3 | hit@5 | MRR |\n| :--- | ---: | ---: | ---: | ---: | ---: |")
-    for row in r["quality"]:
-        print(
-            f"| {row['mode']} | {row['n']} | {row['hit@1']:.3f} | {row['hit@3']:.3f} | {row['hit@5']:.3f} | {row['mrr']:.3f} |"
-        )
+    header = "| questions | {} | n | hit@1 | hit@3 | hit@5 | MRR |\n| :--- | :--- | ---: | ---: | ---: | ---: | ---: |"
+    names = {"keyword": "BM25 alone", "vector": "vector alone", "hybrid": "hybrid (default fusion)"}
+    print("\n" + header.format("retrieval"))
+    for questions, figures in r["quality"].items():
+        for row in figures["modes"]:
+            print(quality_line(questions, names[row["mode"]], row))
+    print("\n" + header.format("hybrid fusion"))
+    for questions, figures in r["quality"].items():
+        for fusion, row in figures["fusions"].items():
+            print(quality_line(questions, fusion, row))
+
+
+def quality_line(questions: str, label: str, row: dict) -> str:
+    figures = " | ".join(f"{row[key]:.3f}" for key in ("hit@1", "hit@3", "hit@5", "mrr"))
+    return f"| {questions} | {label} | {row['n']} | {figures} |"
 
 
 if __name__ == "__main__":

@@ -22,6 +22,14 @@ def test_reads_russian():
 @pytest.mark.gpu
 def test_on_a_gpu():
     assert True
+
+@pytest.mark.gpu
+@pytest.mark.requires("tesseract")
+def test_on_a_gpu_with_tesseract():
+    assert True
+
+def test_with_a_checkpoint(skip_or_fail):
+    skip_or_fail("a checkpoint is missing; install: set CHECKPOINT")
 """
 
 
@@ -54,7 +62,8 @@ def run_pytest(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess:
 def test_a_missing_component_is_a_skip_with_the_install_command(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, ci=None)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 skipped" in result.stdout
+    assert "4 skipped" in result.stdout
+    assert "a checkpoint is missing; install: set CHECKPOINT" in result.stdout
     assert (
         "Tesseract OCR with Russian and English is missing (the tesseract binary is not on PATH); install: apt-get install -y tesseract-ocr tesseract-ocr-rus tesseract-ocr-eng"
         in result.stdout
@@ -64,8 +73,10 @@ def test_a_missing_component_is_a_skip_with_the_install_command(tmp_path: Path) 
 def test_under_ci_a_missing_component_fails_but_a_missing_gpu_stays_a_skip(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, ci="true")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "1 skipped" in result.stdout and "1 error" in result.stdout  # a setup failure: CI goes red
+    # Tesseract: a setup error; the checkpoint: a failure; both GPU tests, Tesseract or not: skips.
+    assert "1 failed, 2 skipped" in result.stdout and "1 error" in result.stdout
     assert "CI=true and a required component is missing: Tesseract OCR" in result.stdout
+    assert "CI=true and a required component is missing: a checkpoint is missing" in result.stdout
     assert "CUDA GPU is missing" in result.stdout
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import html
 import inspect
 import json
 import tempfile
@@ -17,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from ui.engine import ChatEngine
-from ui.service import create_knowledge_base, ingest, seed_demo
+from ui.login import ClientAddress, PasswordLogin
+from ui.rendering import ContentSecurityPolicy, safe_markdown
+from ui.service import create_knowledge_base, delete_knowledge_base, ingest, seed_demo
 from ui.uploads import MAX_UPLOAD_BYTES, UploadError, check_upload, is_image_type, save_upload
 from vlm_pipelines.chat.store import ASSISTANT_TYPES, AccessError, Message, Store, StoreError
-from vlm_pipelines.knowledge.bases import get_base, quality_rows
+from vlm_pipelines.knowledge.bases import get_base, quality_rows, uploader
 from vlm_pipelines.knowledge.index import KnowledgeBaseError, KnowledgeIndex
 
 USER_ERRORS = (AccessError, StoreError, UploadError, KnowledgeBaseError)
@@ -91,7 +93,8 @@ def shareable_copy(path: str) -> str:
 
 
 def escape(text: str) -> str:
-    return html.escape(text or "", quote=False)
+    """Document or model text for the page: Markdown that loads and runs nothing (see `ui.rendering`)."""
+    return safe_markdown(text)
 
 
 def timing(message: Message) -> str:
@@ -206,7 +209,10 @@ def assistant_cards(store: Store, username: str) -> str:
     return "<div class='vlm-cards'>" + "".join(cards) + "</div>" if cards else "<p>No assistants yet.</p>"
 
 
+SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "sans-serif")
+MONO_FONTS = ("ui-monospace", "Consolas", "monospace")
 CSS = """
+.vlm-whoami {align-items: center}
 .vlm-cards {display: flex; flex-wrap: wrap; gap: 12px}
 .vlm-card {border: 1px solid #ccc; border-radius: 8px; padding: 10px 14px; width: 300px}
 """
@@ -339,9 +345,10 @@ class ChatApp:
             else:
                 notices.append(self.add_to_knowledge(username, conversation.assistant_id, path.name, data))
         history, history_ids = conversation_rows(conversation.messages)
+        added = [{"role": "assistant", "content": "📎 " + escape(notice)} for notice in notices]
         if not text.strip() and image is None:
-            notice = {"role": "assistant", "content": escape(" ".join(notices) or "Type a question.")}
-            yield history + [notice], history_ids, None
+            notice = added or [{"role": "assistant", "content": "Type a question."}]
+            yield history + notice, history_ids + [None] * len(notice), None
             return
         template_id = _id(template_value) if template_value else None
         shown_question = [{"role": "user", "content": gr.Image(shareable_copy(image))}] if image else []
@@ -349,9 +356,11 @@ class ChatApp:
         for reply in self.engine.ask(username, conversation_id, text, image=image, template_id=template_id):
             if reply.done:
                 break
-            yield history + shown_question + [{"role": "assistant", "content": escape(reply.text)}], [], None
+            answer = [{"role": "assistant", "content": escape(reply.text)}]
+            yield history + shown_question + added + answer, [], None
         conversation = self.store.conversation(username, conversation_id)
-        yield *conversation_rows(conversation.messages), None
+        rows, row_ids = conversation_rows(conversation.messages)
+        yield rows + added, row_ids + [None] * len(added), None
 
     def reindex(self, name: str) -> dict[str, Any]:
         """Runs the knowledge job for `name` (in the Dagster instance) and drops the chat's stale copy of
@@ -362,15 +371,11 @@ class ChatApp:
 
     def add_to_knowledge(self, username: str, assistant_id: int, name: str, data: bytes) -> str:
         assistant = self.store.assistant(username, assistant_id)
-        writable = [
-            r.name
-            for r in assistant.knowledge_bases
-            if self.store.may_change_knowledge_base(username, r.name)
-        ]
+        writable = [r.name for r in assistant.knowledge_bases if self.store.may_upload(username, r.name)]
         if not writable:
             raise UploadError(f"assistant {assistant.name!r} has no knowledge base you may add documents to")
         base = get_base(writable[0], self.data_dir)
-        save_upload(base.uploads, name, data)
+        save_upload(base.upload_folder(username), name, data)
         metadata = self.reindex(writable[0])
         return f"Added {name} to knowledge base {writable[0]} ({metadata.get('chunks')} chunks in all)."
 
@@ -502,8 +507,14 @@ class ChatApp:
             a.name, a.description, a.type, a.system_prompt, a.model, a.temperature, a.max_tokens,
             [r.name for r in a.knowledge_bases], a.search_enabled, a.search_limit,
             str(a.template_id) if a.template_id else None, a.private,
-            f"{stats.conversations} conversations · {stats.messages} messages · rating {rating}",
+            f"{stats.conversations} conversations · {stats.messages} messages · rating {rating}"
+            + self._read_only(username, "assistant", a.id),
         ]  # fmt: skip
+
+    def _read_only(self, username: str, kind: str, record_id: int) -> str:
+        if self.store.may_change_record(username, kind, record_id):
+            return ""
+        return f" · read-only for you: its owner or an admin changes this {kind}"
 
     @user_errors
     def save_assistant(self, assistant_value, name, description, kind, system_prompt, model, temperature,
@@ -524,11 +535,12 @@ class ChatApp:
     @user_errors
     def load_template(self, template_value, request: gr.Request):
         if not template_value:
-            return ["", "rag", "", "", "", False, ""]
+            return ["", "rag", "", "", "", True, ""]  # a new template is private until shared
         t = self.store.template(_user(request), _id(template_value))
         rating = f"{t.rating:+.2f}" if t.rating is not None else "no ratings"
         return [t.name, t.type, t.text, t.response_format, ", ".join(t.tags or []), t.private,
-                f"used {t.usage_count} times · rating {rating}"]  # fmt: skip
+                f"used {t.usage_count} times · rating {rating}"
+                + self._read_only(_user(request), "template", t.id)]  # fmt: skip
 
     @user_errors
     def save_template(
@@ -554,10 +566,10 @@ class ChatApp:
         index = KnowledgeIndex(name, self.data_dir)
         manifest = index.manifest()
         files = [
-            [doc, entry.get("type", ""), len(entry.get("chunks", [])), "indexed"]
+            [doc, uploader(doc) or "(source)", entry.get("type", ""), len(entry.get("chunks", [])), "indexed"]
             for doc, entry in manifest["documents"].items()
         ]
-        skipped = [[doc, reason] for doc, reason in manifest.get("skipped", {}).items()]
+        skipped = [[doc, reason] for doc, reason in index.skipped().items()]
         quality = [
             [r["mode"], r["questions"], r["n"], r["hit@1"], r["hit@3"], r["hit@5"], round(r["mrr"], 3)]
             for r in quality_rows(name, self.data_dir)
@@ -584,15 +596,17 @@ class ChatApp:
         username = _user(request)
         if not name:
             raise gr.Error("choose a knowledge base")
-        if not self.store.may_change_knowledge_base(username, name):
-            raise AccessError(f"you may not change knowledge base {name!r}")
+        if not self.store.may_upload(username, name):
+            raise AccessError(f"no knowledge base {name!r} that you may upload to")
         base = get_base(name, self.data_dir)
         accepted, refused = [], []
         for file in files or []:
             path = Path(file if isinstance(file, str) else file.name)
             try:
                 save_upload(
-                    base.uploads, Path(getattr(file, "orig_name", None) or path.name).name, path.read_bytes()
+                    base.upload_folder(username),
+                    Path(getattr(file, "orig_name", None) or path.name).name,
+                    path.read_bytes(),
                 )
                 accepted.append(path.name)
             except UploadError as error:
@@ -605,16 +619,70 @@ class ChatApp:
     @user_errors
     def kb_reindex(self, name, request: gr.Request) -> str:
         username = _user(request)
-        if not self.store.may_change_knowledge_base(username, name):
-            raise AccessError(f"you may not change knowledge base {name!r}")
+        if not self.store.may_upload(username, name):
+            raise AccessError(f"no knowledge base {name!r} that you may upload to")
         metadata = self.reindex(name)
         return f"re-indexed {name}: {metadata.get('documents')} documents, {metadata.get('chunks')} chunks"
+
+    @user_errors
+    def set_members(self, name, members, request: gr.Request) -> str:
+        """Names the users (comma-separated) who may upload into the knowledge base (owner or admin only)."""
+        names = members if isinstance(members, list) else str(members or "").split(",")
+        kept = self.store.set_members(_user(request), name, names)
+        return f"members of {name}: {', '.join(kept) or 'none'}"
+
+    @user_errors
+    def delete_document(self, name, document, request: gr.Request) -> str:
+        """Deletes an uploaded document (the knowledge base's owner, an admin, or its uploader) and its chunks."""
+        username = _user(request)
+        self.store.knowledge_base(username, name)
+        allowed = self.store.may_change_knowledge_base(username, name) or (
+            uploader(document or "") == username and self.store.may_upload(username, name)
+        )
+        path = get_base(name, self.data_dir).upload_path(document or "")
+        if not allowed or (path is not None and not path.is_file()):
+            raise AccessError(f"no document {document!r} in {name!r} that you may delete")
+        if path is None:
+            raise StoreError(f"{document!r} is a source file of {name!r}; only uploads can be deleted")
+        path.unlink()
+        metadata = self.reindex(name)
+        return f"deleted {document} from {name} ({metadata.get('chunks')} chunks left)"
+
+    @user_errors
+    def delete_knowledge_base(self, name, request: gr.Request):
+        """Deletes a created knowledge base with its documents and index (owner or admin)."""
+        username = _user(request)
+        delete_knowledge_base(self.store, username, name, self.data_dir)
+        self.engine.forget_index(name)
+        choices = self.kb_choices(username)
+        shown = gr.update(choices=choices, value=choices[0] if choices else None)
+        return shown, f"deleted knowledge base {name}"
+
+    @user_errors
+    def delete_assistant(self, assistant_value, request: gr.Request):
+        """Deletes an assistant and its conversations (owner or admin)."""
+        username = _user(request)
+        self.store.delete_assistant(username, _id(assistant_value))
+        return gr.update(choices=self.assistant_choices(username), value=None), (
+            f"deleted assistant #{_id(assistant_value)}"
+        )
+
+    @user_errors
+    def delete_template(self, template_value, request: gr.Request):
+        """Deletes a template (owner or admin); assistants that used it fall back to the default."""
+        username = _user(request)
+        self.store.delete_template(username, _id(template_value))
+        return gr.update(choices=self.template_choices(username), value=None), (
+            f"deleted template #{_id(template_value)}"
+        )
 
 
 def build(store: Store, data_dir: Path) -> tuple[gr.Blocks, ChatApp]:
     app = ChatApp(store, data_dir)
     with gr.Blocks(title="vlmbench chat") as demo:
-        whoami = gr.Markdown()
+        with gr.Row(elem_classes="vlm-whoami"):
+            whoami = gr.Markdown()
+            gr.Button("Log out", link="/logout", size="sm", scale=0, min_width=100)
         with gr.Tabs() as tabs:
             with gr.Tab("Assistants", id="picker"):
                 cards = gr.HTML()
@@ -672,14 +740,18 @@ def build(store: Store, data_dir: Path) -> tuple[gr.Blocks, ChatApp]:
                 with gr.Row():
                     edit_temperature = gr.Slider(0, 2, value=0.0, step=0.1, label="Temperature")
                     edit_tokens = gr.Number(value=96, precision=0, label="Max tokens")
-                edit_bases = gr.Dropdown(label="Knowledge bases", choices=[], multiselect=True)
+                edit_bases = gr.Dropdown(
+                    label="Knowledge bases", choices=[], multiselect=True, allow_custom_value=True
+                )
                 with gr.Row():
                     edit_search = gr.Checkbox(value=True, label="Search the knowledge bases")
                     edit_limit = gr.Number(value=3, precision=0, label="Search limit")
                     edit_private = gr.Checkbox(value=True, label="Private (only you)")
                 edit_template = gr.Dropdown(label="Default template", choices=[], allow_custom_value=True)
                 edit_stats = gr.Markdown()
-                edit_save = gr.Button("Save assistant", variant="primary")
+                with gr.Row():
+                    edit_save = gr.Button("Save assistant", variant="primary")
+                    edit_delete = gr.Button("Delete assistant", variant="stop")
                 edit_status = gr.Markdown()
             with gr.Tab("Templates", id="templates"):
                 tpl_choice = gr.Dropdown(
@@ -692,9 +764,11 @@ def build(store: Store, data_dir: Path) -> tuple[gr.Blocks, ChatApp]:
                 tpl_text = gr.Textbox(label="Text: {context}, {question}, {history}", lines=6)
                 tpl_format = gr.Textbox(label="Expected response format")
                 tpl_tags = gr.Textbox(label="Tags (comma-separated)")
-                tpl_private = gr.Checkbox(label="Private")
+                tpl_private = gr.Checkbox(value=True, label="Private")
                 tpl_stats = gr.Markdown()
-                tpl_save = gr.Button("Save template", variant="primary")
+                with gr.Row():
+                    tpl_save = gr.Button("Save template", variant="primary")
+                    tpl_delete = gr.Button("Delete template", variant="stop")
                 tpl_status = gr.Markdown()
             with gr.Tab("Knowledge bases", id="knowledge"):
                 kb = gr.Dropdown(label="Knowledge base", choices=[], allow_custom_value=True)
@@ -705,8 +779,16 @@ def build(store: Store, data_dir: Path) -> tuple[gr.Blocks, ChatApp]:
                     kb_reindex = gr.Button("Re-index")
                 kb_status = gr.Markdown()
                 kb_table = gr.Dataframe(
-                    headers=["document", "type", "chunks", "status"], label="Files", interactive=False
+                    headers=["document", "uploaded by", "type", "chunks", "status"],
+                    label="Files",
+                    interactive=False,
                 )
+                with gr.Row():
+                    kb_document = gr.Textbox(label="Document to delete (an upload: files/<uploader>/<file>)")
+                    kb_delete_document = gr.Button("Delete document", variant="stop")
+                    kb_members = gr.Textbox(label="Members who may upload (comma-separated users)")
+                    kb_set_members = gr.Button("Set members")
+                    kb_delete = gr.Button("Delete knowledge base", variant="stop")
                 kb_skipped = gr.Dataframe(
                     headers=["document", "reason"], label="Skipped files", interactive=False
                 )
@@ -781,17 +863,36 @@ def build(store: Store, data_dir: Path) -> tuple[gr.Blocks, ChatApp]:
         edit_fields = [edit_name, edit_description, edit_type, edit_system, edit_model, edit_temperature, edit_tokens,
                        edit_bases, edit_search, edit_limit, edit_template, edit_private]  # fmt: skip
         edit_choice.change(app.load_assistant, [edit_choice], [*edit_fields, edit_stats], api_name=False)
+
+        def chat_lists(assistant_value, template_value, request: gr.Request):
+            """After a save or a delete: the Chat tab's (and picker's) lists as they now are, the choices kept
+            while their records exist."""
+            username = _user(request)
+            assistants, templates = app.assistant_choices(username), app.template_choices(username)
+
+            def kept(value, choices):
+                return value if value in {choice for _, choice in choices} else None
+
+            return (
+                assistant_cards(app.store, username),
+                gr.update(choices=assistants),
+                gr.update(choices=assistants, value=kept(assistant_value, assistants)),
+                gr.update(choices=templates, value=kept(template_value, templates)),
+                gr.update(choices=templates),
+            )
+
+        chat_list_outputs = [cards, picker, assistant, template, edit_template]
         edit_save.click(
             app.save_assistant,
             [edit_choice, *edit_fields],
             [edit_choice, edit_status],
             api_name="save_assistant",
-        )
+        ).then(chat_lists, [assistant, template], chat_list_outputs, api_name=False)
         tpl_fields = [tpl_name, tpl_type, tpl_text, tpl_format, tpl_tags, tpl_private]
         tpl_choice.change(app.load_template, [tpl_choice], [*tpl_fields, tpl_stats], api_name=False)
         tpl_save.click(
             app.save_template, [tpl_choice, *tpl_fields], [tpl_choice, tpl_status], api_name="save_template"
-        )
+        ).then(chat_lists, [assistant, template], chat_list_outputs, api_name=False)
         kb.change(
             app.kb_view, [kb], [kb_table, kb_skipped, kb_quality, kb_summary], api_name="knowledge_base"
         )
@@ -799,6 +900,17 @@ def build(store: Store, data_dir: Path) -> tuple[gr.Blocks, ChatApp]:
             app.kb_view, [kb], [kb_table, kb_skipped, kb_quality, kb_summary], api_name=False
         )
         kb_reindex.click(app.kb_reindex, [kb], [kb_status], api_name="reindex")
+        kb_delete_document.click(
+            app.delete_document, [kb, kb_document], [kb_status], api_name="delete_document"
+        ).then(app.kb_view, [kb], [kb_table, kb_skipped, kb_quality, kb_summary], api_name=False)
+        kb_set_members.click(app.set_members, [kb, kb_members], [kb_status], api_name="set_members")
+        kb_delete.click(app.delete_knowledge_base, [kb], [kb, kb_status], api_name="delete_knowledge_base")
+        edit_delete.click(
+            app.delete_assistant, [edit_choice], [edit_choice, edit_status], api_name="delete_assistant"
+        ).then(chat_lists, [assistant, template], chat_list_outputs, api_name=False)
+        tpl_delete.click(
+            app.delete_template, [tpl_choice], [tpl_choice, tpl_status], api_name="delete_template"
+        ).then(chat_lists, [assistant, template], chat_list_outputs, api_name=False)
         kb_create.click(
             app.kb_create,
             [kb_new_name, kb_new_description, kb_new_private],
@@ -818,10 +930,6 @@ def launch(
 ):
     """Seeds the demo (once), warms the demo model, and serves the app with login. `threads`: torch's
     thread count for this process (the CLI passes `chat_threads()`; None leaves it as it is)."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
     store = Store(Store.default_url(data_dir))
     if seed:
         seed_demo(store, data_dir)
@@ -832,11 +940,20 @@ def launch(
             break
         except Exception:  # noqa: BLE001 - the chat reports a model that cannot load when it is used
             continue
+    if threads:  # after the warm-up: loading applies the model entry's own num_threads
+        import torch
+
+        torch.set_num_threads(threads)
     demo.queue(default_concurrency_limit=4)
+    login = app.login = PasswordLogin(store.authenticate)
     demo.launch(
         server_name=host,
         server_port=port,
-        auth=store.authenticate,
+        auth=login.authenticate,
+        # The page loads nothing from elsewhere: a CSP header on every response, and system fonts (the
+        # default theme fetches Google fonts).
+        app_kwargs={"middleware": [Middleware(ContentSecurityPolicy), Middleware(ClientAddress)]},
+        theme=gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS),
         auth_message="vlmbench chat: log in (VLMBENCH_CHAT_USERS sets the users; the demo default is demo / demo)",
         prevent_thread_lock=True,
         quiet=True,
@@ -847,9 +964,23 @@ def launch(
         max_file_size=MAX_UPLOAD_BYTES,
     )
     if block:
+        stop_on_sigterm()
         print(f"vlmbench chat: ready at http://{host}:{port} (Ctrl-C stops)", flush=True)
         demo.block_thread()
     return demo, app
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM stops the server (through `block_thread`), whatever the process inherited: started with SIGINT
+    ignored (`cmd &` in a script), a Dagster run in the main thread (the seeding) leaves SIGTERM ignored as
+    well, and every helper it starts later (Dagster's `tail -F` log mirrors) would inherit that and outlive
+    its 30 s terminate wait. A Python handler here is reset to the default in child processes."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def store_first_user(store: Store) -> str:

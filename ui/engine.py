@@ -8,26 +8,40 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_pipelines.chat import STOP
+from vlm_pipelines.chat import MODEL_SPAN, NOT_FOUND, NOT_IN_SOURCES, QUOTED, STOP
 from vlm_pipelines.chat.store import DEFAULT_TEMPLATE, NEW_TITLE, Assistant, Message, Store, StoreError
 from vlm_pipelines.knowledge.index import Hit, KnowledgeIndex
 
-HISTORY_CHARS = 1200  # history kept in the prompt; older turns are dropped (and the message says so)
-CONTEXT_CHARS = 160  # of each retrieved passage in the prompt: its lines closest to the question
+HISTORY_CHARS = 1200  # earlier questions considered for a follow-up; older turns are dropped (and noted)
+CONTEXT_CHARS = 160  # of a passage with no chosen sentence: its lines closest to the question
+MIN_COVERAGE = 0.15  # share of the question's term weight the best sentence must hold to answer from it
+SPAN_RATIO = 90  # rapidfuzz partial_ratio of the model's answer to the sentence: at least this, a span of it
 CITATION = re.compile(r"\[(\d{1,2})\]")
+MARKERS = re.compile(r"(?:\s*\[(?:\d{1,2}|[nN])\])+")  # a marker, or a run of them (`[n]` included)
+TYPE_INSTRUCTIONS = {  # the system prompt of an assistant that has none, by its type
+    "support": "You are a support assistant. Answer politely, in one sentence, from the source.",
+    "qa": "Answer the question in a few words, with the words of the source.",
+    "analyzer": "State the facts and figures of the source that answer the question.",
+    "custom": "",
+}
 _WORD = re.compile(r"\w{3,}", re.UNICODE)
+_TOKEN = re.compile(r"\w+(?:[.:/\-]\w+)*", re.UNICODE)  # keeps 0.32.0, demo:demo, Q4_1, MIDV-2020 whole
+_QUESTION_WORDS = frozenset("which what who whom whose when where why how does did much many".split())
+_FOLLOW_UP = frozenset("it its that this they them those these there he she his her".split())
 _STOP = frozenset(
-    "the and for are with that this from what which how does you your can not has have was its".split()
+    "the and for are with that this from what which how does you your can not has have was its "
+    "is a an of to in on at by be as or it".split()
 )
+_BLOCK_START = re.compile(r"\s*(?:[-*+]\s|\d+\.\s|\||#|```|\$ |uv |[A-Z_]+=)")
 
 
 def chat_threads() -> int:
@@ -68,7 +82,94 @@ def focus(text: str, question: str, limit: int = CONTEXT_CHARS) -> str:
     return "\n".join(pieces[i][:limit] for i in sorted(chosen))
 
 
-def source_rows(hits: list[Hit], question: str = "") -> list[dict[str, Any]]:
+def sentences(text: str) -> list[str]:
+    """A Markdown passage as sentences: wrapped lines of a paragraph joined, list items, table rows and
+    code lines kept apart, headings and fences dropped, Markdown marks removed."""
+    units: list[str] = []
+    joinable = False
+    for line in text.splitlines():
+        if not line.strip():
+            joinable = False
+            continue
+        starts_block = bool(_BLOCK_START.match(line)) or " | " in line  # a table row stands alone
+        if joinable and not starts_block and not units[-1].rstrip().endswith((".", ":", "!", "?")):
+            units[-1] += " " + line.strip()
+        else:
+            units.append(line.strip())
+        joinable = not (line.lstrip().startswith(("|", "#", "```", "$ ", "uv ")) or " | " in line)
+    found = []
+    for unit in units:
+        if unit.startswith(("#", "```")) or set(unit) <= set("|-: "):
+            continue
+        unit = re.sub(r"\*\*|`|^[-*+]\s+", "", unit).strip(" |")
+        unit = re.sub(r"\s*\|\s*", " | ", unit)
+        found += [piece.strip() for piece in re.split(r"(?<=[.!?])\s+(?=[A-Z(])", unit) if piece.strip()]
+    return found
+
+
+def terms(question: str) -> list[str]:
+    """The question's content tokens, case-folded, in order: no stop words or question words; numbers kept."""
+    found: list[str] = []
+    for token in _TOKEN.findall(question):
+        token = token.casefold()
+        if token in _STOP or token in _QUESTION_WORDS or (len(token) < 3 and not token.isdigit()):
+            continue
+        if token not in found:
+            found.append(token)
+    return found
+
+
+def _holds(term: str, words: set[str], text: str) -> bool:
+    """A code-like term (0.32.0, demo:demo) must occur as is; a word matches any word sharing its stem
+    (its first letters: take/takes, corrupt/corrupted)."""
+    if re.search(r"\W", term):
+        return term in text
+    stem = term[: max(4, len(term) - 2)]
+    return any(word.startswith(stem) for word in words)
+
+
+def _is_code(term: str, question: str) -> bool:
+    """A token such as VLMBENCH_RERANKER, demo_mini, 0.32.0 or MLflow: rarer than words, so weighted more."""
+    if re.search(r"[\d_.:/\-]", term):
+        return True
+    return any(t.casefold() == term and any(c.isupper() for c in t[1:]) for t in _TOKEN.findall(question))
+
+
+@dataclass
+class Evidence:
+    """The sentence of the retrieved passages that best matches the question: `passage` indexes the hits;
+    `coverage` is the share of the question's term weight it holds (0..1)."""
+
+    passage: int
+    sentence: str
+    coverage: float
+
+
+def best_sentence(passages: list[str], question: str) -> Evidence | None:
+    """The sentence (`sentences`) of the passages holding the most question-term weight: each term weighs
+    its IDF over these sentences (BM25's), doubled for a code-like term; ties go to the earlier passage."""
+    located = [(i, sentence) for i, text in enumerate(passages) for sentence in sentences(text)]
+    wanted = terms(question)
+    if not located or not wanted:
+        return None
+    texts = [sentence.casefold() for _, sentence in located]
+    words = [set(re.findall(r"\w+", text)) | set(_TOKEN.findall(text)) for text in texts]
+    count = len(located)
+    weights, held = {}, {}
+    for term in wanted:
+        held[term] = [_holds(term, words[k], texts[k]) for k in range(count)]
+        idf = math.log((count - sum(held[term]) + 0.5) / (sum(held[term]) + 0.5) + 1)
+        weights[term] = idf * (2 if _is_code(term, question) else 1)
+    scores = [sum(weights[t] for t in wanted if held[t][k]) for k in range(count)]
+    best = max(range(count), key=lambda k: (scores[k], -k))
+    passage, sentence = located[best]
+    return Evidence(passage, sentence, scores[best] / sum(weights.values()))
+
+
+def source_rows(hits: list[Hit], evidence: Evidence | None, question: str = "") -> list[dict[str, Any]]:
+    """The retrieved passages as numbered sources; `text` is what the prompt shows of each (the best
+    sentence of the one holding it; nothing of the others), `in_prompt` whether it is shown."""
+    chosen = evidence.passage if evidence else None
     return [
         {
             "n": number,
@@ -76,59 +177,122 @@ def source_rows(hits: list[Hit], question: str = "") -> list[dict[str, Any]]:
             "page": hit.page,
             "heading_path": hit.heading_path,
             "snippet": hit.snippet,
-            "text": focus(hit.text, question),
+            "text": evidence.sentence if index == chosen else focus(hit.text, question),
+            "in_prompt": index == chosen,
             "score": round(hit.score, 5),
         }
-        for number, hit in enumerate(hits, start=1)
+        for index, (number, hit) in enumerate(zip(range(1, len(hits) + 1), hits, strict=True))
     ]
 
 
 def format_context(sources: list[dict[str, Any]]) -> str:
-    parts = []
-    for source in sources:
-        where = source["document"] + (f", page {source['page']}" if source["page"] is not None else "")
-        parts.append(f"[{source['n']}] {where}\n{source['text']}")
-    return "\n\n".join(parts) or "(no sources)"
+    """The shown text of the sources in the prompt, one per line, without numbers or names: a 135M model
+    copies those (and loops on them); the engine cites the supporting source itself."""
+    parts = [source["text"] for source in sources if source.get("in_prompt", True)]
+    return "\n".join(parts) or "(no sources)"
 
 
-def window_history(turns: list[tuple[str, str]], budget: int = HISTORY_CHARS) -> tuple[str, dict[str, Any]]:
-    """The most recent (question, answer) turns that fit `budget` characters, and a note of what was kept."""
+def window_history(
+    turns: list[tuple[str, str]], budget: int = HISTORY_CHARS
+) -> tuple[list[str], dict[str, Any]]:
+    """The most recent questions (never answers) of the (question, answer) turns that fit `budget`
+    characters, oldest first, and a note of what was kept. Answers never reach the prompt, so a wrong
+    answer cannot spoil a later one."""
     kept: list[str] = []
     used = 0
-    for question, answer in reversed(turns):
-        text = f"User: {question}\nAssistant: {CITATION.sub('', answer).strip()}\n"
-        if used + len(text) > budget:
+    for question, _answer in reversed(turns):
+        if used + len(question) + 1 > budget:
             break
-        kept.insert(0, text)
-        used += len(text)
+        kept.insert(0, question)
+        used += len(question) + 1
     note = {"history_turns": len(turns), "history_kept": len(kept)}
     if len(kept) < len(turns):
-        note["history"] = f"windowed: kept the last {len(kept)} of {len(turns)} turns ({budget} characters)"
-    return ("Conversation so far:\n" + "".join(kept) + "\n") if kept else "", note
+        note["history"] = (
+            f"windowed: kept the last {len(kept)} of {len(turns)} questions ({budget} characters)"
+        )
+    return kept, note
 
 
-def render_prompt(template: str, context: str, question: str, history: str) -> str:
-    return template.format(context=context, question=question, history=history)
+def is_follow_up(question: str) -> bool:
+    """A question that leans on an earlier one: it has a pronoun (it, that, ...) or under two content words."""
+    words = [word.casefold() for word in re.findall(r"\w+", question)]
+    return any(word in _FOLLOW_UP for word in words) or len(_words(question)) < 2
+
+
+def resolve(question: str, earlier: list[str]) -> tuple[str, str]:
+    """(retrieval query, the template's `{history}`): a follow-up is searched with the question before it,
+    and the prompt names that question; any other question is searched and asked alone."""
+    if not earlier or not is_follow_up(question):
+        return question, ""
+    return f"{earlier[-1]} {question}", f"Earlier question: {earlier[-1]}\n"
+
+
+def render_prompt(template: str, context: str, question: str, history: str, response_format: str = "") -> str:
+    """The template filled in, then the template's response format as the expected form of the answer."""
+    prompt = template.format(context=context, question=question, history=history)
+    return f"{prompt}\nAnswer format: {response_format.strip()}" if response_format.strip() else prompt
+
+
+def system_prompt_for(assistant: Assistant) -> str:
+    """The assistant's system prompt, or the default instruction of its type when it has none."""
+    return assistant.system_prompt or TYPE_INSTRUCTIONS.get(assistant.type, "")
 
 
 def _words(text: str) -> set[str]:
     return {word for word in (w.casefold() for w in _WORD.findall(text)) if word not in _STOP}
 
 
-def attribute_citations(answer: str, sources: list[dict[str, Any]]) -> tuple[str, list[int], bool]:
-    """The answer with `[n]` markers, the numbers cited, and whether they were added here. A model that
-    cites valid numbers keeps them; otherwise the source sharing the most words with the answer (at least
-    two) is cited after generation, and the message notes it."""
-    valid = {source["n"] for source in sources}
-    cited = sorted({int(n) for n in CITATION.findall(answer)} & valid)
-    if cited or not sources or not answer.strip():
-        return answer, cited, False
-    answer_words = _words(answer)
-    overlap = {source["n"]: len(answer_words & _words(source["text"])) for source in sources}
-    best = max(overlap, key=lambda n: (overlap[n], -n))
-    if overlap[best] < 2:
-        return answer, [], False
-    return f"{answer.rstrip()} [{best}]", [best], True
+def clean_answer(text: str) -> str:
+    """The model's text without citation markers (runs of them included) and repeated sentences."""
+    text = re.sub(r"\s*\[\w{0,2}$", "", MARKERS.sub("", text))  # a marker cut by a stop string too
+    kept: list[str] = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        if sentence and sentence.casefold() not in {s.casefold() for s in kept}:
+            kept.append(sentence)
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(kept)).strip()
+
+
+def grounded_span(answer: str, sentence: str, question: str) -> str | None:
+    """The model's answer (markers and a final period dropped) when it is a span of the sentence, as is
+    or nearly (no longer than it, every number in it, rapidfuzz partial_ratio >= SPAN_RATIO on the
+    normalized texts), and says something the question does not: a content word of its own. Else None."""
+    from rapidfuzz import fuzz
+
+    text = re.sub(r"^(?:source|answer)\s*:\s*", "", clean_answer(answer), flags=re.I).rstrip(".").strip()
+    said, source = _normalized(text), _normalized(sentence)
+    new = {t.casefold() for t in _TOKEN.findall(text)} - {t.casefold() for t in _TOKEN.findall(question)}
+    if not said or not any(t not in _STOP and (len(t) > 2 or t.isdigit()) for t in new):
+        return None
+    if f" {said} " in f" {source} ":
+        return text
+    codes = {t for t in said.split() if re.search(r"\d", t)}  # a near match must keep every number as is
+    near = len(said) <= len(source) and codes <= set(source.split())
+    if near and fuzz.partial_ratio(said, source) >= SPAN_RATIO:
+        return text
+    return None
+
+
+def grounded_answer(
+    answer: str, question: str, sources: list[dict[str, Any]], evidence: Evidence | None
+) -> tuple[str, list[int], dict[str, Any]]:
+    """(the stored answer, the source numbers it cites, notes on how it was made). The best sentence
+    `evidence` decides: too little of the question in it, NOT_IN_SOURCES; the model's answer a span of
+    it, that answer citing its source; otherwise the sentence itself, labelled as a quote of its source."""
+    notes: dict[str, Any] = {"model_text": answer}
+    if evidence is None or evidence.coverage < MIN_COVERAGE:
+        notes["answer"] = NOT_FOUND
+        return NOT_IN_SOURCES, [], notes
+    source = next(row for row in sources if row["in_prompt"])
+    span = grounded_span(answer, evidence.sentence, question)
+    if span is not None:
+        notes["answer"] = MODEL_SPAN
+        return f"{span} [{source['n']}]", [source["n"]], notes
+    notes["answer"] = QUOTED
+    return f'From {source["document"]}: "{evidence.sentence}" [{source["n"]}]', [source["n"]], notes
+
+
+def _normalized(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]|_", " ", text.casefold()).split())
 
 
 def prompt_hash(system_prompt: str, prompt: str) -> str:
@@ -138,10 +302,14 @@ def prompt_hash(system_prompt: str, prompt: str) -> str:
 class ChatEngine:
     """Answers questions for assistants; models come from the model registry (`registry/models`)."""
 
+    retrieval_mode = "hybrid"  # KnowledgeIndex.search's mode: hybrid, keyword (BM25) or vector
+
     def __init__(self, store: Store, data_dir: Path) -> None:
         self.store = store
         self.data_dir = Path(data_dir)
-        self._locks: dict[str, threading.Lock] = {}
+        from ui.generation import ChatStreams
+
+        self.streams = ChatStreams()  # concurrent chats decode together (ui/generation.py)
         self._indexes: dict[str, KnowledgeIndex] = {}
 
     # ---- models ----------------------------------------------------------------------------------
@@ -180,7 +348,7 @@ class ChatEngine:
             return []
         hits = []
         for record in assistant.knowledge_bases:
-            hits += self.index(record.name).search(question, assistant.search_limit)
+            hits += self.index(record.name).search(question, assistant.search_limit, mode=self.retrieval_mode)
         hits.sort(key=lambda hit: -hit.score)
         return hits[: assistant.search_limit]
 
@@ -207,12 +375,15 @@ class ChatEngine:
         assistant = self.store.assistant(username, conversation.assistant_id)
         template = self.store.template(username, template_id) if template_id else assistant.template
         template_text = template.text if template is not None else DEFAULT_TEMPLATE
+        response_format = template.response_format if template is not None else ""
         model_name = model_name or assistant.model
         entry, model = self.model(model_name)
         reply = Reply()
         started = time.perf_counter()
-        turns = _turns(conversation.messages)
-        history, reply.notes = window_history(turns)
+        earlier, reply.notes = window_history(_turns(conversation.messages))
+        query, history = resolve(question, earlier) if question.strip() else (question, "")
+        if history:
+            reply.notes["follow_up"] = f"searched with the earlier question: {earlier[-1]}"
         images: list[str] = []
         ocr_context = prefix = ""
         if image:
@@ -223,12 +394,16 @@ class ChatEngine:
                 ocr_context, engine = _ocr(image)
                 reply.notes["image"] = f"read with OCR ({engine}) first: {model_name} is a text model"
                 prefix = f"(I read the image with OCR, {engine}, because {model_name} is a text model.) "
-        reply.sources = source_rows(self.retrieve(assistant, question or "image"), question)
+        hits = self.retrieve(assistant, query or "image")
+        evidence = best_sentence([hit.text for hit in hits], query) if query.strip() else None
+        reply.sources = source_rows(hits, evidence, query)
         context = format_context(reply.sources)
         if ocr_context:
             context = f"Text read from the uploaded image by OCR:\n{ocr_context}\n\n{context}"
-        prompt = render_prompt(template_text, context, question or "Describe the image.", history)
-        system_prompt = assistant.system_prompt or ""
+        prompt = render_prompt(
+            template_text, context, question or "Describe the image.", history, response_format
+        )
+        system_prompt = system_prompt_for(assistant)
         config = GenerationConfig(
             max_new_tokens=int(assistant.max_tokens), temperature=float(assistant.temperature), stop=STOP
         )
@@ -243,21 +418,24 @@ class ChatEngine:
                 self.store.rename_conversation(
                     username, conversation_id, " ".join(question.split())[:60] or NEW_TITLE
                 )
-        lock = self._locks.setdefault(model_name, threading.Lock())
-        with lock:  # one generation per model at a time: the wrappers' models are not re-entrant
-            reply.text = prefix
-            for piece in model.stream(request, config):
-                if reply.ttft_s is None and piece:
-                    reply.ttft_s = time.perf_counter() - started
-                reply.text += piece
-                yield reply
-        answer, cited, added = attribute_citations(reply.text.strip(), reply.sources)
-        reply.text = answer
-        reply.notes["cited"] = cited
-        if added:
-            reply.notes["citations"] = (
-                "added after generation: the source sharing the most words with the answer"
-            )
+        reply.text = prefix
+        for piece in self.streams.stream(model, request, config):  # leaving early stops this generation
+            if reply.ttft_s is None and piece:
+                reply.ttft_s = time.perf_counter() - started
+            reply.text += piece
+            yield reply
+        generated = reply.text[len(prefix) :].strip()
+        from_image = grounded_span(generated, ocr_context, question) if ocr_context else None
+        if from_image is not None:  # the image's text holds the answer: it stands, without a citation
+            answer, cited = from_image, []
+            notes = {"model_text": generated, "answer": "found in the image's text"}
+        elif not hits:  # nothing was searched or found: the model's answer, citing nothing
+            answer, cited = clean_answer(generated), []
+            notes = {"model_text": generated, "answer": "no sources"}
+        else:
+            answer, cited, notes = grounded_answer(generated, question, reply.sources, evidence)
+        reply.text = prefix + answer
+        reply.notes.update(notes, cited=cited)
         reply.processing_s = time.perf_counter() - started
         reply.message = self.store.add_message(
             username,
@@ -273,6 +451,7 @@ class ChatEngine:
                 "generation": config.model_dump(mode="json"),
                 "torch_threads": _torch_threads(),
                 "prompt_hash": prompt_hash(system_prompt, prompt),
+                "system_prompt": system_prompt,
                 "prompt": prompt,
                 "context": context,
                 "template_id": template.id if template is not None else None,

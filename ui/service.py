@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vlm_pipelines.chat.store import DEFAULT_TEMPLATE, Store
+from vlm_pipelines.chat.store import DEFAULT_TEMPLATE, ROLES, AccessError, Store, StoreError
 from vlm_pipelines.knowledge.bases import create_base, get_base, knowledge_bases
 
 DEMO_ASSISTANT = "Docs helper"
@@ -20,18 +20,23 @@ DEMO_MODEL = "smollm2-135m"
 DEMO_SYSTEM_PROMPT = "Answer questions about vlmbench from the sources. Be brief."
 
 
-def users_from_env() -> list[tuple[str, str]]:
-    """`VLMBENCH_CHAT_USERS="alice:secret,bob:other"`; default: the one demo user `demo` / `demo`."""
-    raw = os.environ.get("VLMBENCH_CHAT_USERS", "demo:demo")
-    pairs = []
+def users_from_env() -> list[tuple[str, str, str]]:
+    """(user, password, role) from `VLMBENCH_CHAT_USERS="alice:secret:admin,bob:other"` (the role is `admin`
+    or `user`, default `user`); unset: the one demo user `demo` / `demo`, an admin."""
+    raw = os.environ.get("VLMBENCH_CHAT_USERS", "demo:demo:admin")
+    users = []
     for item in filter(None, (part.strip() for part in raw.split(","))):
         if ":" not in item:
             raise ValueError(
-                f"VLMBENCH_CHAT_USERS: {item!r} is not user:password (e.g. alice:secret,bob:other)"
+                f"VLMBENCH_CHAT_USERS: {item!r} is not user:password[:role] (e.g. alice:secret:admin,bob:other)"
             )
         username, password = item.split(":", 1)
-        pairs.append((username, password))
-    return pairs
+        role = "user"
+        head, _, last = password.rpartition(":")
+        if head and last in ROLES:
+            password, role = head, last
+        users.append((username, password, role))
+    return users
 
 
 def ingest(name: str, data_dir: Path) -> dict[str, Any]:
@@ -74,10 +79,51 @@ def create_knowledge_base(
     store.register_knowledge_base(name, description, username, private)
 
 
+def delete_knowledge_base(store: Store, username: str, name: str, data_dir: Path) -> None:
+    """Removes a created knowledge base (owner or admin): its record and links, its Chroma collection, its
+    folder (uploads, chunk table, BM25) and its Dagster partition. Seeded ones live in the registry."""
+    if not store.may_change_knowledge_base(username, name):  # AccessError as well when it is not visible
+        raise AccessError(f"no knowledge base {name!r} that you may change")
+    if get_base(name, data_dir).seeded:
+        raise StoreError(
+            f"knowledge base {name!r} is seeded from registry/knowledge/; remove its entry there"
+        )
+    store.delete_knowledge_base(username, name)
+    from vlm_pipelines.knowledge.index import KnowledgeIndex
+
+    KnowledgeIndex(name, data_dir).delete()
+    import dagster as dg
+
+    from vlm_pipelines.defs.knowledge import KNOWLEDGE_PARTITIONS
+    from vlm_pipelines.defs.runner import prepare_dagster_home
+
+    prepare_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        if instance.has_dynamic_partition(KNOWLEDGE_PARTITIONS.name, name):
+            instance.delete_dynamic_partition(KNOWLEDGE_PARTITIONS.name, name)
+
+
+DEFAULT_RESPONSE_FORMAT = "One short sentence, in the words of the sources."
+OLD_DEFAULT_TEMPLATE = (
+    "Sources:\n{context}\n\n{history}Answer the question from the sources in one sentence, and cite the "
+    "source you use as [n].\nQuestion: {question}"
+)
+
+
+def _update_seeded_template(store: Store, template_id: int) -> None:
+    """The seeded template (no owner: seeding runs as the app) gets the current text and response format."""
+    from vlm_pipelines.chat.store import PromptTemplate
+
+    with store.session() as session, session.begin():
+        record = session.get(PromptTemplate, template_id)
+        record.text, record.response_format = DEFAULT_TEMPLATE, DEFAULT_RESPONSE_FORMAT
+
+
 def seed_demo(store: Store, data_dir: Path, ingest_now: bool = True) -> None:
-    """Users, the seeded knowledge bases, a default template and the demo assistant (idempotent)."""
-    for username, password in users_from_env():
-        store.ensure_user(username, password)
+    """Users, the seeded knowledge bases, a default template and the demo assistant (idempotent). The
+    seeded records have no owner: they belong to the admins."""
+    for username, password, role in users_from_env():
+        store.ensure_user(username, password, role)
     for name, base in knowledge_bases(data_dir).items():
         store.register_knowledge_base(name, base.description, None, False)
         if ingest_now and base.seeded:
@@ -86,18 +132,19 @@ def seed_demo(store: Store, data_dir: Path, ingest_now: bool = True) -> None:
             if not KnowledgeIndex(name, data_dir).manifest()["documents"]:
                 ingest(name, data_dir)
     first_user = users_from_env()[0][0]
-    if not any(t.name == "Cite the sources" for t in store.templates(first_user)):
-        template = store.save_template(
-            first_user,
+    seeded = next((t for t in store.templates(first_user) if t.name == "Cite the sources"), None)
+    if seeded is None:
+        store.save_template(
+            None,
             name="Cite the sources",
             type="rag",
             text=DEFAULT_TEMPLATE,
-            response_format="A short answer with [n] citations.",
+            response_format=DEFAULT_RESPONSE_FORMAT,
             tags=["rag", "default"],
             private=False,
         )
-        with store.session() as session, session.begin():  # a shared template, owned by no one
-            session.get(type(template), template.id).owner_id = None
+    elif seeded.text == OLD_DEFAULT_TEMPLATE:  # a database seeded before the engine grounded answers
+        _update_seeded_template(store, seeded.id)
     if not any(a.name == DEMO_ASSISTANT for a in store.assistants(first_user)):
         template = next(t for t in store.templates(first_user) if t.name == "Cite the sources")
         get_base(DEMO_KNOWLEDGE_BASE, data_dir)

@@ -1,14 +1,16 @@
-"""Resumable batched inference: every finished batch is persisted before the next one starts.
+"""Resumable batched inference: finished batches are persisted (grouped when small) before the next ones start.
 
 A prediction is reused only when its sample id, model id, package version, model params hash,
-prompt hash and generation-config hash all match, so a crash (even `kill -9`) loses at most the batch
-in flight, and a re-run recomputes exactly what changed.
+prompt hash and generation-config hash all match, so a crash (even `kill -9`) loses at most the group
+of batches in flight (small, fast batches are written together: at least `GROUP_MIN_S` of work or
+`GROUP_MAX_SAMPLES` samples per file), and a re-run recomputes exactly what changed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,9 +27,14 @@ from vlm_pipelines.evaluation.identity import KEY_COLUMNS, PredictionKey
 from vlm_pipelines.evaluation.records import per_second
 from vlm_pipelines.schemas import PREDICTION_POLARS_SCHEMA
 
+# A file (and a progress event) holds the batches finished since the last one once they took this long or
+# hold this many samples: a slow batch is still written alone, 200 fast batch-1 answers are not 200 files.
+GROUP_MIN_S = 1.0
+GROUP_MAX_SAMPLES = 256
+
 
 class PredictionStore:
-    """One parquet file per finished batch in `folder`; written to a temp name, then renamed."""
+    """One parquet file per finished group of batches in `folder`; written to a temp name, then renamed."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -140,6 +147,45 @@ def _prepared(model: VisionLanguageModel, rows: list[dict[str, Any]], config: Ge
         return requests
 
 
+def _generate_threads() -> int:
+    """The CPU threads a `generate` keeps busy: torch's intra-op threads for a model on the CPU; one (the
+    launching thread) once CUDA is in use, or without torch (OCR, remote APIs)."""
+    torch = sys.modules.get("torch")
+    if torch is None or torch.cuda.is_initialized():
+        return 1
+    return torch.get_num_threads()
+
+
+def prefetch_workers() -> int:
+    """Threads that prepare the next batch while this one generates: one when generate leaves a core free,
+    none (prepared inline, before its generate) when a CPU model's threads already take every core, where
+    a preparing thread would only compete with them."""
+    return 1 if len(os.sched_getaffinity(0)) > _generate_threads() else 0
+
+
+class _Inline:
+    """A batch prepared when its `result()` is asked for: right before its own generate."""
+
+    def __init__(self, call: Callable, *args: Any) -> None:
+        self._call, self._args = call, args
+
+    def result(self) -> Any:
+        return self._call(*self._args)
+
+
+class _InlineExecutor:
+    """The prefetch pool of `prefetch_workers() == 0`: nothing runs ahead."""
+
+    def submit(self, call: Callable, *args: Any) -> _Inline:
+        return _Inline(call, *args)
+
+    def __enter__(self) -> _InlineExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def run_predictions(
     model: VisionLanguageModel,
     prompted: pl.DataFrame,
@@ -151,7 +197,7 @@ def run_predictions(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> PredictionRun:
     """Answers every row of `prompted` (sample_id, image_paths, prompt, system_prompt, hints as JSON) that
-    the store has no successful prediction for under `key`, one persisted batch at a time."""
+    the store has no successful prediction for under `key`, one persisted group of batches at a time."""
     started = time.perf_counter()
     store.remove_partial_files()
     generating = 0.0
@@ -167,9 +213,22 @@ def run_predictions(
     rows = pending.to_dicts()
     batches = [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
     computed = 0
-    # While a batch generates, the next one is prepared (images decoded, prompts encoded) in a thread:
-    # on a GPU host that CPU work is what would otherwise leave the device idle between batches.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
+    group: list[dict[str, Any]] = []
+    group_started = time.perf_counter()
+
+    def write_group() -> None:
+        nonlocal computed, group, group_started
+        store.write_batch(pl.DataFrame(group, schema=PREDICTION_POLARS_SCHEMA))
+        computed += len(group)
+        group, group_started = [], time.perf_counter()
+        if on_progress:
+            on_progress(Progress(reused + computed, len(wanted), time.perf_counter() - started, computed))
+
+    # While a batch generates, the next one is prepared (images decoded, prompts encoded) in a thread when
+    # a core is free for it: on a GPU host that CPU work would otherwise leave the device idle between batches.
+    workers = prefetch_workers()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="prefetch") if workers else _InlineExecutor()
+    with pool as prefetch:
         upcoming = prefetch.submit(_prepared, model, batches[0], config) if batches else None
         for index, batch_rows in enumerate(batches):
             waited = time.perf_counter()
@@ -179,30 +238,25 @@ def run_predictions(
             results = model.generate(prepared, config)
             generating += time.perf_counter() - waited
             batch_id = uuid.uuid4().hex[:12]
-            store.write_batch(
-                pl.DataFrame(
-                    [
-                        {
-                            "sample_id": row["sample_id"],
-                            **key.as_dict(),
-                            "text": result.text,
-                            "error": result.error,
-                            "prompt_tokens": result.prompt_tokens,
-                            "output_tokens": result.output_tokens,
-                            "latency_s": result.latency_s,
-                            "ttft_s": result.ttft_s,
-                            "tpot_s": result.tpot_s,
-                            "peak_memory_bytes": result.peak_memory_bytes,
-                            "batch_id": batch_id,
-                        }
-                        for row, result in zip(batch_rows, results, strict=True)
-                    ],
-                    schema=PREDICTION_POLARS_SCHEMA,
-                )
+            group.extend(
+                {
+                    "sample_id": row["sample_id"],
+                    **key.as_dict(),
+                    "text": result.text,
+                    "error": result.error,
+                    "prompt_tokens": result.prompt_tokens,
+                    "output_tokens": result.output_tokens,
+                    "latency_s": result.latency_s,
+                    "ttft_s": result.ttft_s,
+                    "tpot_s": result.tpot_s,
+                    "peak_memory_bytes": result.peak_memory_bytes,
+                    "batch_id": batch_id,
+                }
+                for row, result in zip(batch_rows, results, strict=True)
             )
-            computed += len(batch_rows)
-            if on_progress:
-                on_progress(Progress(reused + computed, len(wanted), time.perf_counter() - started, computed))
+            last = index + 1 == len(batches)
+            if last or len(group) >= GROUP_MAX_SAMPLES or time.perf_counter() - group_started >= GROUP_MIN_S:
+                write_group()
     predictions = store.load(key).filter(pl.col("sample_id").is_in(list(wanted))).sort("sample_id")
     return PredictionRun(predictions, reused, computed, time.perf_counter() - started, generating)
 

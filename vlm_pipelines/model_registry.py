@@ -81,7 +81,11 @@ class EvaluatedModel(BaseModel):
     gpus: int | None = Field(
         default=None, ge=0, description="GPUs an inference run takes in a deployment (default: derived)"
     )
-    demo: bool = False
+    demo: bool | list[str] = Field(
+        default=False,
+        description="in `vlmbench demo`: true on every demo task, or only on the demo tasks listed (a model "
+        "too slow for all of them in the demo's time)",
+    )
     description: str = ""
 
     @field_validator("name")

@@ -13,7 +13,7 @@ from tests.chat import documents as docs
 from tests.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+USERS = {"alice": "alice-pw", "bob": "bob-pw", "root": "root-pw"}  # root: an admin where a test says so
 
 
 @dataclass
@@ -23,8 +23,8 @@ class ChatSite:
     port: int
     demo: object
     app: object
-    handbook_assistant: int
-    private_assistant: int
+    handbook_assistant: int = 0  # the seeded site's assistants (`seed_site`)
+    private_assistant: int = 0
 
     def client(self, user: str):
         from gradio_client import Client

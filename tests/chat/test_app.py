@@ -3,6 +3,7 @@ drive it: real SmolLM2 answers, real retrieval, the server enforcing who may see
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -12,15 +13,25 @@ from tests.chat.conftest import ChatSite, start_site
 
 
 def text_of(message: dict) -> str:
+    """The message's text as the page shows it (the app escapes what it renders, `[` included)."""
     content = message["content"]
     if isinstance(content, list):
-        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content if isinstance(content, str) else ""
+        content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return html.unescape(content) if isinstance(content, str) else ""
 
 
 def ask(client, conversation: str, question: str) -> tuple[list[dict], list]:
     messages, ids, _ = client.predict(conversation, {"text": question, "files": []}, None, api_name="/ask")
     return messages, ids
+
+
+def ask_with_file(client, conversation: str, question: str, path: Path) -> list[dict]:
+    from gradio_client import handle_file
+
+    messages, _, _ = client.predict(
+        conversation, {"text": question, "files": [handle_file(str(path))]}, None, api_name="/ask"
+    )
+    return messages
 
 
 def new_conversation(client, assistant_id: int) -> str:
@@ -139,22 +150,30 @@ def test_a_wrong_type_upload_is_refused_and_nothing_is_written(chat_site: ChatSi
 def test_an_image_for_a_text_model_goes_through_ocr_and_the_answer_says_so(
     chat_site: ChatSite, tmp_path: Path
 ) -> None:
-    from gradio_client import handle_file
-
     from tests.chat.documents import text_image
 
     image = tmp_path / "note.png"
     text_image(["Locker code 4471"]).save(image)
     alice = chat_site.client("alice")
     conversation = new_conversation(alice, chat_site.handbook_assistant)
-    messages, _, _ = alice.predict(
-        conversation,
-        {"text": "What is the locker code?", "files": [handle_file(str(image))]},
-        None,
-        api_name="/ask",
-    )
+    messages = ask_with_file(alice, conversation, "What is the locker code?", image)
     answer = text_of(messages[-2])
     assert answer.startswith("(I read the image with OCR") and "read with OCR" in answer
+
+
+def test_a_document_attached_to_a_question_is_added_and_the_chat_says_so(
+    chat_site: ChatSite, tmp_path: Path
+) -> None:
+    """Issue 19: an attached document went into the knowledge base silently."""
+    note = tmp_path / "parking.md"
+    note.write_text("# Parking\n\nVisitors park on level P2 of the north garage.\n", encoding="utf-8")
+    alice = chat_site.client("alice")
+    conversation = new_conversation(alice, chat_site.private_assistant)
+    messages = ask_with_file(alice, conversation, "Where do visitors park?", note)
+    shown = " ".join(text_of(message) for message in messages)
+    assert "Added parking.md to knowledge base alice-notes" in shown, shown
+    documents = chat_site.app.engine.index("alice-notes").manifest()["documents"]
+    assert any(name.endswith("parking.md") for name in documents)
 
 
 def test_compare_mode_stores_the_pick_like_a_rating(chat_site: ChatSite) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.chat import documents as docs
-from vlm_pipelines.knowledge.index import KnowledgeIndex
+from vlm_pipelines.knowledge.index import Hit, KnowledgeIndex, Mode, exact_tokens, holds
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,3 +120,48 @@ def test_another_ocr_engine_reads_every_file_again(
         index_module.reader_version.cache_clear()
     assert len(again.updated) == 6 and again.unchanged == []  # what `auto` resolved to changed: read again
     assert again.ocr_engine == "another-engine 9.9"
+
+
+def write_ledgers(folder: Path, records: int = 40) -> Path:
+    """Invoice records that differ only in their numbers (what vector search cannot tell apart), one
+    section (one chunk) each, twenty to a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for ledger in range(records // 20):
+        parts = [f"# Ledger {ledger}"]
+        for number in range(ledger * 20, ledger * 20 + 20):
+            parts.append(
+                f"## Entry {number % 20 + 1}\n\nInvoice INV-{number:05d} was issued by Acme Industries for a "
+                f"replacement pump. The total amount is {1000 + 37 * number}.50 EUR, payable within 30 days."
+            )
+        (folder / f"ledger-{ledger}.md").write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_hybrid_puts_the_chunk_holding_an_asked_for_id_first_and_still_uses_vectors(tmp_path: Path) -> None:
+    folder = write_ledgers(docs.write_corpus(tmp_path / "docs"))
+    index = KnowledgeIndex("fusion", tmp_path / "data")
+    index.ingest_folder(folder)
+
+    def first(question: str, mode: Mode) -> Hit:
+        return index.search(question, 5, mode, rerank=False)[0]
+
+    questions = {f"INV-{n:05d}": f"What is the total amount of invoice INV-{n:05d}?" for n in range(40)}
+    # Only one chunk holds each invoice number; vector search alone cannot tell the records apart.
+    assert sum(token in first(questions[token], "vector").text for token in list(questions)[:10]) < 8
+    assert all(token in first(q, "hybrid").text for token, q in questions.items())
+    # A paraphrase shares no word with its passage: BM25 misses it, the vector half of hybrid finds it.
+    paraphrase = "How soon will my complaint get an answer?"
+    assert "handbook.docx" not in {hit.document for hit in index.search(paraphrase, 5, "keyword")}
+    best = first(paraphrase, "hybrid")
+    assert best.document == "handbook.docx" and docs.DOCX_FACT in best.text and "vector" in best.ranks
+
+
+def test_exact_tokens_are_ids_numbers_and_codes_matched_as_whole_words() -> None:
+    assert exact_tokens("Is INV-00017 in HFParams, ocr_demo_mini.py or 0.977? What CPU?") == [
+        "INV-00017",
+        "HFParams",
+        "ocr_demo_mini.py",
+        "0.977",
+    ]
+    assert holds("Invoice inv-00017 was paid.", "INV-00017")
+    assert not holds("Invoice INV-000170 was paid.", "INV-00017")

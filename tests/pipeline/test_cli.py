@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,30 @@ def test_demo_end_to_end_on_a_small_sample(project_env, capsys) -> None:
     board_json = json.loads((data_dir / "reports" / "leaderboard" / "leaderboard.json").read_text())
     best = {section["task"]: section["best"] for section in board_json["sections"]}
     assert best["synth_classification_en"] == best["synth_page_order_en"] == "ocr-rules"
+    # Issue 20: ocr-smollm2 runs on the demo tasks its registry entry lists, and the demo says so.
+    with_reader = {
+        section["task"]
+        for section in board_json["sections"]
+        if any(row["model"] == "ocr-smollm2" for row in section["rows"])
+    }
+    assert with_reader == {"synth_vqa_en"}
+    assert "ocr-smollm2 runs on synth_vqa_en only in the demo" in " ".join(stdout.split())
+    assert re.search(r"vlmbench demo: done in \d+ min \d+ s", stdout)  # the demo prints its wall time
+
+
+def test_a_demo_list_naming_no_demo_task_is_refused_with_the_fix() -> None:
+    from vlm_pipelines.cli import UsageError, demo_tasks_of
+    from vlm_pipelines.model_registry import EvaluatedModel
+
+    models = {
+        "fast": EvaluatedModel(name="fast", model="ocr-rules", demo=True),
+        "slow": EvaluatedModel(name="slow", model="ocr-smollm2", demo=["synth_vqa_en"]),
+    }
+    assert demo_tasks_of(models, {"synth_vqa_en": None, "synth_vqa_ru": None}) == {
+        "slow": frozenset({"synth_vqa_en"})
+    }
+    with pytest.raises(UsageError, match=r"'slow': `demo` lists 'synth_vqa_en'.*write `demo: true`"):
+        demo_tasks_of(models, {"synth_vqa_ru": None})
 
 
 # --- issue 17: lmms-eval habits ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,11 +12,16 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
+
 from tests.pipeline.conftest import REPO_ROOT
 from tests.processes import free_port
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 MODEL, TASK = "ocr-rules", "synth_vqa_en"
+# Only bounds a hang: on SIGTERM `dagster dev` waits up to 60 s for its webserver, then up to 60 s for its
+# daemon, before killing either, and a loaded machine can use all of that.
+HANG_S = 600
 
 
 def dagster_job(job: str, tags: dict[str, str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -62,8 +68,9 @@ def test_dagster_dev_serves_the_ui_and_stops_by_process_group(project_env) -> No
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    members: list[psutil.Process] = []
     try:
-        deadline, status, body = time.monotonic() + 120, None, ""
+        deadline, status, body = time.monotonic() + HANG_S, None, ""
         while time.monotonic() < deadline and process.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
@@ -71,7 +78,7 @@ def test_dagster_dev_serves_the_ui_and_stops_by_process_group(project_env) -> No
                     break
             except OSError:
                 time.sleep(1)
-        assert status == 200, "dagster dev did not answer in 120 s"
+        assert status == 200, f"dagster dev did not answer in {HANG_S} s (exit code {process.poll()})"
         assert "dagster_webserver_version" in body
         query = {"query": "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }"}
         request = urllib.request.Request(
@@ -79,26 +86,44 @@ def test_dagster_dev_serves_the_ui_and_stops_by_process_group(project_env) -> No
             data=json.dumps(query).encode(),
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=HANG_S) as response:
             assert "__repository__" in response.read().decode()
+        members = group_members(process.pid)
+        assert len(members) >= 3  # dagster dev, its webserver and its daemon (and code servers)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        stopped = group_gone(process, timeout=60)
-        if not stopped:
-            os.killpg(process.pid, signal.SIGKILL)
+        try:
+            process.wait(timeout=HANG_S)  # dagster dev returns once it has stopped its children
+            left = wait_gone(members, HANG_S)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     # SIGTERM to the process group stops the webserver, the daemon and the code server: nothing is left.
-    assert stopped, "dagster dev's process group outlived SIGTERM by 60 s"
+    assert process.returncode == 0 and not left, f"left after SIGTERM: {left}"
 
 
-def group_gone(process: subprocess.Popen, timeout: float) -> bool:
-    """True once no process of `process`'s group (its session) is left."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        process.poll()
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.2)
-    return False
+def wait_gone(processes: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Waits until each process has exited (a zombie has); returns those still running at `timeout_s`."""
+    deadline, alive = time.monotonic() + timeout_s, processes
+    while alive and time.monotonic() < deadline:
+        _, alive = psutil.wait_procs(alive, timeout=1)
+        alive = [p for p in alive if not is_zombie(p)]
+    return alive
+
+
+def is_zombie(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def group_members(group: int) -> list[psutil.Process]:
+    """The live processes of a process group."""
+    members = []
+    for candidate in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(candidate.pid) == group:
+                members.append(candidate)
+    return members

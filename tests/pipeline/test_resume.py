@@ -13,8 +13,8 @@ import polars as pl
 
 from tests.pipeline.conftest import REPO_ROOT, run_vlmbench
 
-# One sample per batch, each a different document: every batch OCRs a new page (about 0.6 s), so the
-# 20 ms poll below always sees the second batch land long before the third, however loaded the machine.
+# One sample per batch, each a different document: every batch OCRs a new page (about 0.6 s), and files
+# hold groups of at least 1 s of work (about 2 pages), so the kill still lands mid-run.
 MODEL, TASK, SAMPLES, BATCH = "ocr-rules", "synth_classification_en", 12, 1
 ARGS = ["run", "--model", MODEL, "--task", TASK, "--max-samples", str(SAMPLES), "--batch-size", str(BATCH)]
 METRICS = ["classification_accuracy"]

@@ -129,7 +129,8 @@ def test_metrics_count_every_request_whatever_became_of_it(
 
 
 def test_without_a_gpu_a_vllm_model_is_refused_in_one_line(stood_in: None) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     if torch.cuda.is_available():
         pytest.skip("this host has a CUDA GPU")
     entries = {"qwen-vllm": ad_hoc_model("qwen2.5-vl-3b-vllm", {"model_path": "/models/qwen"})}
@@ -145,7 +146,8 @@ def test_without_a_gpu_a_vllm_model_is_refused_in_one_line(stood_in: None) -> No
 def test_vlmbench_serve_refuses_a_vllm_model_without_a_gpu_before_listening(
     capsys: pytest.CaptureFixture,
 ) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     if torch.cuda.is_available():
         pytest.skip("this host has a CUDA GPU")
     from vlm_pipelines.cli import main

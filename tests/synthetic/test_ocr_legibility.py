@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytesseract  # a dependency of model-ocr; the tesseract binary is what `requires` checks
 import pytest
 
 from vlm_pipelines.synthetic import generate_documents
@@ -16,7 +17,6 @@ def normalise(text: str) -> str:
 
 @pytest.mark.requires("tesseract")
 def test_tesseract_reads_most_values_of_a_clean_english_invoice(monkeypatch):
-    pytesseract = pytest.importorskip("pytesseract")
     monkeypatch.setenv("OMP_THREAD_LIMIT", "1")
     seed = next(seed for seed in range(2024, 2100) if doc_type_at(seed, 0) == "invoice")
     [invoice] = generate_documents("en", 1, seed=seed)

@@ -2,7 +2,8 @@
 
 Each answer rated +1 (or picked in compare mode) gives one sample: the user's question, the exact prompt
 the chat sent (with the retrieved passages frozen as they were at the time), and the accepted answer as
-the reference. Text questions are text-only samples (`context` in metadata); a question asked about an
+the reference (`reference_of`: the model's own words, or the quote or "not in the sources" the user saw).
+The stored answer is kept in metadata (`answer`). Text questions are text-only samples (`context` in metadata); a question asked about an
 image keeps its image. The task is written to `<data dir>/tasks/`, where the task registry reads it, so it
 is evaluated like any task and re-evaluated by the release-tag sensor.
 
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import yaml
 
+from vlm_pipelines.chat import NOT_FOUND, QUOTED
 from vlm_pipelines.chat import STOP as CHAT_STOP
-from vlm_pipelines.chat.store import Store
+from vlm_pipelines.chat.store import Message, Store
 from vlm_pipelines.tasks.registry import sanitize_task_name
 
 TASK_PREFIX = "chat_feedback_"
@@ -44,6 +46,16 @@ def _write(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
+def reference_of(answer: Message) -> str:
+    """What the user accepted, as a model should write it: the model's own text when the answer was its words
+    (the stored one adds a citation); the stored answer when the chat quoted the source or found nothing, since
+    the model's text was not what the user saw."""
+    notes = answer.notes or {}
+    if notes.get("answer") in (QUOTED, NOT_FOUND):
+        return answer.content
+    return notes.get("model_text", answer.content)
+
+
 def write_feedback_tasks(data_dir: Path, store: Store | None = None) -> list[FeedbackTask]:
     """Writes one task per assistant with accepted answers (rewritten in full each time)."""
     store = store or Store(Store.default_url(data_dir))
@@ -64,7 +76,7 @@ def write_feedback_tasks(data_dir: Path, store: Store | None = None) -> list[Fee
             record = {
                 "id": f"message-{answer.id}",
                 "question": question.content,
-                "answers": [answer.content],
+                "answers": [reference_of(answer)],
                 "doc_type": "chat",
                 "field_name": assistant.type,
                 "images": [image] if image and Path(image).is_file() else [],
@@ -75,6 +87,7 @@ def write_feedback_tasks(data_dir: Path, store: Store | None = None) -> list[Fee
                     "model": (answer.request or {}).get("model"),
                     "conversation_id": answer.conversation_id,
                     "message_id": answer.id,
+                    "answer": answer.content,
                 },
             }
             lines.append(json.dumps(record, ensure_ascii=False))

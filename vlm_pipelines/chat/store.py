@@ -4,8 +4,11 @@ messages (with their sources, the model request, timings and ratings). SQLAlchem
 on start.
 
 Access is decided here, for every read and write, not in the screens: a private assistant, template or
-knowledge base is visible to its owner only, and a conversation to the user who holds it. The app's
-handlers (and so its API) only reach records through these functions.
+knowledge base is visible to its owner only, and a conversation to the user who holds it. Public means
+readable, never writable by others: only the owner or an admin (`User.role`) changes or deletes a record.
+Seeded records have no owner (`owner_id` None): they belong to the admins. A knowledge base also takes
+uploads from the members it names. The app's handlers (and so its API) only reach records through these
+functions. Databases from before roles get the missing columns on start (`upgrade_schema`).
 """
 
 from __future__ import annotations
@@ -33,15 +36,20 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    delete,
     func,
+    inspect,
     or_,
     select,
+    text,
+    update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 ASSISTANT_TYPES = ("support", "qa", "analyzer", "custom")
 TEMPLATE_VARIABLES = ("context", "question", "history")
 NEW_TITLE = "New conversation"
+ROLES = ("admin", "user")
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -74,7 +82,12 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default="user", server_default="user")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 class KnowledgeBaseRecord(Base):
@@ -85,6 +98,7 @@ class KnowledgeBaseRecord(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     private: Mapped[bool] = mapped_column(Boolean, default=False)
+    members: Mapped[list | None] = mapped_column(JSON, default=list, nullable=True)  # usernames who upload
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
 
 
@@ -172,7 +186,11 @@ def hash_password(password: str) -> str:
     return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
 
 
-def check_password(password: str, stored: str) -> bool:
+def check_password(password: str, stored: str | None) -> bool:
+    """Whether `password` matches `stored`. `None` (no such user) does the same scrypt work and is False, so
+    the time taken does not tell whether a user exists."""
+    if stored is None:
+        stored = f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${'00' * 16}$"
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
     except ValueError:
@@ -185,9 +203,8 @@ def check_password(password: str, stored: str) -> bool:
 
 # ---- templates ----------------------------------------------------------------------------------
 
-DEFAULT_TEMPLATE = (
-    "Sources:\n{context}\n\n{history}Answer the question from the sources in one sentence, and cite the "
-    "source you use as [n].\nQuestion: {question}"
+DEFAULT_TEMPLATE = (  # {context} is the one best sentence; the engine checks the answer is in it and cites it
+    "Source: {context}\n{history}Question: {question}\nCopy the words of the source that answer the question."
 )
 
 
@@ -214,10 +231,43 @@ def template_problems(text: str) -> list[str]:
 Shared = TypeVar("Shared", KnowledgeBaseRecord, PromptTemplate, Assistant)
 
 
+def owns(record: KnowledgeBaseRecord | PromptTemplate | Assistant, user: User | None) -> bool:
+    """The user's own record, or a seeded one (no owner) and the user an admin."""
+    if user is None:
+        return False
+    return record.owner_id == user.id or (record.owner_id is None and user.is_admin)
+
+
 def visible_to(record: KnowledgeBaseRecord | PromptTemplate | Assistant | None, user: User | None) -> bool:
-    """The one access rule for shared records: public, or private and the user's own (the rule
+    """The one read rule for shared records: public, or private and the user's own (the rule
     `Store._visible_records` queries by)."""
-    return record is not None and (not record.private or (user is not None and record.owner_id == user.id))
+    return record is not None and (not record.private or owns(record, user))
+
+
+def may_change(record: KnowledgeBaseRecord | PromptTemplate | Assistant | None, user: User | None) -> bool:
+    """The one write rule: the owner or an admin changes or deletes a record it can see."""
+    return visible_to(record, user) and user is not None and (user.is_admin or owns(record, user))
+
+
+def upgrade_schema(engine) -> list[str]:
+    """Adds the columns a database from an earlier version lacks (idempotent; SQLite and Postgres); the
+    columns added, as `table.column`."""
+    inspector, quote, added = inspect(engine), engine.dialect.identifier_preparer.quote, []
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = f" DEFAULT '{column.server_default.arg}'" if column.server_default is not None else ""
+            with engine.begin() as connection:
+                connection.execute(
+                    text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}{default}")
+                )
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 @dataclass(frozen=True)
@@ -235,6 +285,7 @@ class Store:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url, future=True)
         Base.metadata.create_all(self.engine)
+        upgrade_schema(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @staticmethod
@@ -247,33 +298,51 @@ class Store:
 
     # users
 
-    def add_user(self, username: str, password: str) -> User:
-        if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", username):
-            raise StoreError("a username is 1-64 letters, digits, '_', '.', '@' or '-'")
+    def add_user(self, username: str, password: str, role: str = "user") -> User:
+        if not re.fullmatch(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}", username):
+            raise StoreError(
+                "a username is 1-64 letters, digits, '_', '.', '@' or '-', not starting with '.'"
+            )
+        if role not in ROLES:
+            raise StoreError(f"a role is one of {', '.join(ROLES)}")
         with self.session() as session, session.begin():
             if session.scalar(select(User).where(User.username == username)):
                 raise StoreError(f"user {username!r} exists")
-            user = User(username=username, password_hash=hash_password(password))
+            user = User(username=username, password_hash=hash_password(password), role=role)
             session.add(user)
         return user
 
-    def ensure_user(self, username: str, password: str) -> User:
+    def ensure_user(self, username: str, password: str, role: str = "user") -> User:
+        """The user, created if new; an existing user takes the role given (the configuration decides)."""
         existing = self.user(username)
-        return existing if existing is not None else self.add_user(username, password)
+        if existing is None:
+            return self.add_user(username, password, role)
+        if role not in ROLES:
+            raise StoreError(f"a role is one of {', '.join(ROLES)}")
+        if existing.role != role:
+            with self.session() as session, session.begin():
+                session.execute(update(User).where(User.id == existing.id).values(role=role))
+            existing.role = role
+        return existing
 
     def user(self, username: str) -> User | None:
         with self.session() as session:
             return session.scalar(select(User).where(User.username == username))
 
     def authenticate(self, username: str, password: str) -> bool:
+        """The password check, with the same scrypt work for an unknown user as for a known one."""
         user = self.user(username)
-        return user is not None and check_password(password, user.password_hash)
+        return check_password(password, user.password_hash if user is not None else None) and user is not None
 
     def _user(self, session: Session, username: str) -> User:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             raise AccessError("not logged in")
         return user
+
+    def _acting(self, session: Session, username: str | None) -> User | None:
+        """The acting user, or None for the app itself (seeding: the record then belongs to the admins)."""
+        return self._user(session, username) if username else None
 
     # knowledge bases
 
@@ -291,10 +360,11 @@ class Store:
         return record
 
     def _visible_records(self, username: str, model: type[Shared]) -> list[Shared]:
-        """The public records of a kind and the user's own private ones, by name."""
+        """The public records of a kind and the user's own private ones (`visible_to`), by name."""
         with self.session() as session:
             user = self._user(session, username)
-            query = select(model).where(or_(model.private.is_(False), model.owner_id == user.id))
+            own = [model.owner_id == user.id] + ([model.owner_id.is_(None)] if user.is_admin else [])
+            query = select(model).where(or_(model.private.is_(False), *own))
             return list(session.scalars(query.order_by(model.name)))
 
     def knowledge_bases(self, username: str) -> list[KnowledgeBaseRecord]:
@@ -307,9 +377,40 @@ class Store:
         raise AccessError(f"no knowledge base {name!r}")
 
     def may_change_knowledge_base(self, username: str, name: str) -> bool:
+        """Its owner or an admin: re-index, set members, delete (AccessError when it is not visible)."""
         record = self.knowledge_base(username, name)
         with self.session() as session:
-            return record.owner_id is None or record.owner_id == self._user(session, username).id
+            return may_change(record, self._user(session, username))
+
+    def may_upload(self, username: str, name: str) -> bool:
+        """Its owner, an admin, or a member it names adds documents."""
+        record = self.knowledge_base(username, name)
+        return self.may_change_knowledge_base(username, name) or username in (record.members or [])
+
+    def _changeable_knowledge_base(self, session: Session, user: User, name: str) -> KnowledgeBaseRecord:
+        record = session.get(KnowledgeBaseRecord, name)
+        if not may_change(record, user):
+            raise AccessError(f"no knowledge base {name!r} that you may change")
+        return record
+
+    def set_members(self, username: str, name: str, members: Iterable[str]) -> list[str]:
+        """The users besides owner and admins who may upload into the knowledge base (owner or admin only)."""
+        wanted = sorted({member.strip() for member in members if member.strip()})
+        with self.session() as session, session.begin():
+            record = self._changeable_knowledge_base(session, self._user(session, username), name)
+            known = set(session.scalars(select(User.username).where(User.username.in_(wanted))))
+            unknown = [member for member in wanted if member not in known]
+            if unknown:
+                raise StoreError(f"no user {', '.join(map(repr, unknown))}")
+            record.members = wanted
+        return wanted
+
+    def delete_knowledge_base(self, username: str, name: str) -> None:
+        """Removes the record and every assistant's link to it (the caller removes its index and files)."""
+        with self.session() as session, session.begin():
+            record = self._changeable_knowledge_base(session, self._user(session, username), name)
+            session.execute(delete(assistant_knowledge).where(assistant_knowledge.c.knowledge_base == name))
+            session.delete(record)
 
     # templates
 
@@ -320,17 +421,36 @@ class Store:
         if problems:
             raise StoreError("; ".join(problems))
         with self.session() as session, session.begin():
-            user = self._user(session, username)
+            user = self._acting(session, username)
             if template_id is None:
-                template = PromptTemplate(owner_id=user.id, **fields)
+                template = PromptTemplate(owner_id=user.id if user else None, **fields)
                 session.add(template)
             else:
-                template = self._visible_template(session, user, template_id)
-                if template.owner_id not in (None, user.id):
-                    raise AccessError(f"no template {template_id}")
+                template = self._changeable(session, user, PromptTemplate, template_id, "template")
                 for key, value in fields.items():
                     setattr(template, key, value)
         return template
+
+    def delete_template(self, username: str, template_id: int) -> None:
+        """Removes the template (owner or admin); the assistants that used it fall back to the default."""
+        with self.session() as session, session.begin():
+            template = self._changeable(
+                session, self._user(session, username), PromptTemplate, template_id, "template"
+            )
+            session.execute(
+                update(Assistant).where(Assistant.template_id == template.id).values(template_id=None)
+            )
+            session.delete(template)
+
+    @staticmethod
+    def _changeable(
+        session: Session, user: User | None, model: type[Shared], record_id: int, what: str
+    ) -> Shared:
+        """The record when the user may change it; else AccessError, worded as for an invisible one."""
+        record = session.get(model, record_id)
+        if not may_change(record, user):
+            raise AccessError(f"no {what} {record_id} that you may change")
+        return record
 
     def templates(self, username: str) -> list[PromptTemplate]:
         return self._visible_records(username, PromptTemplate)
@@ -360,24 +480,42 @@ class Store:
         if not str(fields.get("name", "x")).strip():
             raise StoreError("an assistant needs a name")
         with self.session() as session, session.begin():
-            user = self._user(session, username) if username else None
+            user = self._acting(session, username)
             if assistant_id is None:
                 assistant = Assistant(owner_id=user.id if user else None, **fields)
                 session.add(assistant)
             else:
-                assistant = self._visible_assistant(session, user, assistant_id)
-                if assistant.owner_id not in (None, user.id if user else None):
-                    raise AccessError(f"no assistant {assistant_id}")
+                assistant = self._changeable(session, user, Assistant, assistant_id, "assistant")
                 for key, value in fields.items():
                     setattr(assistant, key, value)
             records = []
             for name in knowledge_bases:
                 record = session.get(KnowledgeBaseRecord, name)
-                if not visible_to(record, user):
+                if user is not None and not visible_to(record, user):
                     raise AccessError(f"no knowledge base {name!r}")
+                if record is None:
+                    raise StoreError(f"no knowledge base {name!r}")
                 records.append(record)
             assistant.knowledge_bases = records
         return self._reload_assistant(assistant.id)
+
+    def delete_assistant(self, username: str, assistant_id: int) -> None:
+        """Removes the assistant (owner or admin), its knowledge-base links and every conversation with it."""
+        with self.session() as session, session.begin():
+            assistant = self._changeable(
+                session, self._user(session, username), Assistant, assistant_id, "assistant"
+            )
+            for conversation in session.scalars(
+                select(Conversation).where(Conversation.assistant_id == assistant.id)
+            ):
+                session.delete(conversation)
+            session.delete(assistant)
+
+    def may_change_record(self, username: str, kind: str, record_id: int) -> bool:
+        """Whether the user may change the assistant or template (`kind`) it can see."""
+        model = {"assistant": Assistant, "template": PromptTemplate}[kind]
+        with self.session() as session:
+            return may_change(session.get(model, record_id), self._user(session, username))
 
     def _reload_assistant(self, assistant_id: int) -> Assistant:
         with self.session() as session:
@@ -424,6 +562,13 @@ class Store:
             raise AccessError(f"no conversation {conversation_id}")
         self._visible_assistant(session, user, conversation.assistant_id)
         return conversation
+
+    def _holds(self, session: Session, user: User, conversation_id: int) -> bool:
+        try:
+            self._own_conversation(session, user, conversation_id)
+        except AccessError:
+            return False
+        return True
 
     def conversation(self, username: str, conversation_id: int) -> Conversation:
         with self.session() as session:
@@ -477,9 +622,10 @@ class Store:
             raise StoreError("a rating is +1 or -1")
         with self.session() as session, session.begin():
             message = session.get(Message, message_id)
-            if message is None:
-                raise AccessError(f"no message {message_id}")
-            self._own_conversation(session, self._user(session, username), message.conversation_id)
+            if message is None or not self._holds(
+                session, self._user(session, username), message.conversation_id
+            ):
+                raise AccessError(f"no message {message_id}")  # never another user's conversation id
             previous, message.rating = message.rating, rating
             template = session.get(PromptTemplate, message.request.get("template_id") or -1)
             if template is not None:  # a changed rating replaces the earlier one
@@ -492,7 +638,9 @@ class Store:
         with self.session() as session:
             chosen = session.get(Message, chosen_id)
             group = chosen.compare_group if chosen is not None else None
-            if group is None:
+            if group is None or not self._holds(
+                session, self._user(session, username), chosen.conversation_id
+            ):
                 raise AccessError(f"no compared answer {chosen_id}")
             others = [m.id for m in session.scalars(select(Message).where(Message.compare_group == group))]
         for message_id in others:

@@ -14,6 +14,7 @@ the middle of a write to the instance). The caller exits 130 and a rerun resumes
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import shutil
@@ -56,6 +57,10 @@ class EvaluationPlan:
     tasks: Mapping[str, Any]  # name -> TaskConfig
     max_samples: int | None = None
     batch_size: int | None = None
+    only: Mapping[str, frozenset[str]] = field(default_factory=dict)  # model -> the only tasks it runs
+
+    def evaluates(self, model: str, task: str) -> bool:
+        return model not in self.only or task in self.only[model]
 
 
 @dataclass
@@ -141,7 +146,12 @@ def walk_plan(
     datasets = stage([PlanStep("dataset", "datasets", task=task) for task in plan.tasks])
     ready = [task for task in plan.tasks if any(o.ok and o.task == task for o in datasets)]
     stage(
-        [PlanStep("evaluate", "evaluate", model=model, task=task) for model in plan.models for task in ready]
+        [
+            PlanStep("evaluate", "evaluate", model=model, task=task)
+            for model in plan.models
+            for task in ready
+            if plan.evaluates(model, task)
+        ]
     )
     stage([PlanStep("leaderboard", "leaderboard_job")])
     return report
@@ -354,6 +364,8 @@ def load_in_background(entry: EvaluatedModel) -> threading.Thread:
         try:
             if get_spec(entry.model).availability(entry.params).ok:
                 shared_model(entry.model, entry.params).load()
+                if gc.get_freeze_count():  # the process froze its imports (a CLI run): the weights join them
+                    gc.freeze()
             from vlm_pipelines.reports.plots import pyplot
 
             pyplot()  # the reports' plotting library, imported while the model answers (1.2 s measured)
@@ -401,6 +413,8 @@ class InProcessRunner:
             EvaluationSettings(max_samples=plan.max_samples, batch_size=plan.batch_size),
             loggers={"console": _console_logger()},
         )
+        if gc.get_freeze_count():  # a CLI run froze its imports: Dagster's and the definitions join them
+            gc.freeze()
         level = "CRITICAL" if self.quiet and not self.debug else "INFO"
         run_config = {"loggers": {"console": {"config": {"log_level": level, "debug": self.debug}}}}
         tags = {PID_TAG: str(os.getpid())}

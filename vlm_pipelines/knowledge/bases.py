@@ -6,6 +6,10 @@ asset and the chat app run.
   `root`), and an optional question set for retrieval testing.
 - **Created** knowledge bases (from the app) are `<data dir>/knowledge/<name>/kb.json`; their documents are
   the files uploaded into `<name>/files/`, plus an optional source folder.
+
+A document is keyed by its knowledge base and its name. Uploads live in `<name>/files/<uploader>/<file>`
+and are named `files/<uploader>/<file>`, so an upload never replaces a source file of the same name (or
+another user's upload), and the name tells who uploaded it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from vlm_pipelines.knowledge.index import (
 from vlm_pipelines.registry_files import Registry, load_registry, validate_entry
 
 QUALITY_FILE = "quality.json"
+UPLOADS = "files"  # the uploads folder in a knowledge base's folder, and the prefix of their document names
 
 
 class KnowledgeBaseEntry(BaseModel):
@@ -66,7 +71,8 @@ class KnowledgeBase:
     seeded: bool = False
 
     def sources(self) -> Iterator[tuple[str, Path]]:
-        """(document name, path) of every document, named relative to where it was found."""
+        """(document name, path) of every document: a source file named relative to where it was found, an
+        upload `files/<uploader>/<file>`."""
         seen: set[Path] = set()
         if self.root is not None:
             for pattern in self.include:
@@ -74,12 +80,31 @@ class KnowledgeBase:
                     if path.is_file() and path not in seen:
                         seen.add(path)
                         yield path.relative_to(self.root).as_posix(), path
-        for folder in (self.source_folder, self.uploads):
+        for folder, prefix in ((self.source_folder, ""), (self.uploads, f"{UPLOADS}/")):
             if folder is not None and folder.is_dir():
                 for path in iter_files(folder):
                     if path not in seen:
                         seen.add(path)
-                        yield path.relative_to(folder).as_posix(), path
+                        yield prefix + path.relative_to(folder).as_posix(), path
+
+    def upload_folder(self, username: str) -> Path:
+        """Where `username`'s uploads go."""
+        if not username or username.startswith(".") or "/" in username or "\\" in username:
+            raise KnowledgeBaseError(f"no upload folder for user {username!r}")
+        return self.uploads / username
+
+    def upload_path(self, document: str) -> Path | None:
+        """The file behind an uploaded document's name (None for a source file)."""
+        parts = document.split("/")
+        if len(parts) < 2 or parts[0] != UPLOADS or any(part in ("", ".", "..") for part in parts[1:]):
+            return None
+        return self.uploads.joinpath(*parts[1:])
+
+
+def uploader(document: str) -> str:
+    """Who uploaded a document, from its name (`files/<uploader>/<file>`); '' for a source file."""
+    parts = document.split("/")
+    return parts[1] if len(parts) >= 3 and parts[0] == UPLOADS else ""
 
 
 def parse_entry(raw: Any, source: str) -> KnowledgeBaseEntry:
@@ -132,7 +157,7 @@ def knowledge_bases(data_dir: Path | None = None) -> dict[str, KnowledgeBase]:
 def get_base(name: str, data_dir: Path | None = None) -> KnowledgeBase:
     bases = knowledge_bases(data_dir)
     if name not in bases:
-        raise KnowledgeBaseError(f"unknown knowledge base {name!r}; known: {', '.join(bases) or 'none'}")
+        raise KnowledgeBaseError(f"no knowledge base {name!r}")  # other users' names are not listed
     return bases[name]
 
 

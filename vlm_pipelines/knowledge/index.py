@@ -4,14 +4,15 @@ BM25 index (bm25s) beside it, kept in step by incremental ingestion; and hybrid 
 Layout, under `<data dir>/knowledge/`:
 - `chroma/`: one persistent Chroma client; each knowledge base is the collection `kb-<name>`;
 - `<name>/manifest.json`: every indexed file with its content hash and chunk ids, and the skipped files
-  with their reasons; `<name>/chunks.jsonl`: the chunk table (what BM25 indexes and hits are read from);
+  with their reasons and content hashes (a skipped file is not read again until it changes); `<name>/chunks.jsonl`: the chunk table (what BM25 indexes and hits are read from);
   `<name>/bm25/`: the saved BM25 index; `<name>/ingest.json`: the last ingestion's report.
 
 Ingestion is incremental: a file whose content hash is unchanged is skipped, a changed file's chunks are
 replaced (deterministic ids, `upsert`), a removed file's chunks are deleted, and the BM25 index is rebuilt
-from the chunk table. Search: `vector` (Chroma), `keyword` (BM25) or `hybrid` (both, fused by reciprocal
-rank fusion with k=60), with optional metadata filters (`{"document": [...], "page": 3}`). When a local
-cross-encoder is configured (`VLMBENCH_RERANKER`), the fused candidates are reranked by it.
+from the chunk table. Search: `vector` (Chroma), `keyword` (BM25) or `hybrid` (both, fused by weighted
+reciprocal rank fusion with k=60, chunks holding the query's exact tokens first: see `Fusion`), with
+optional metadata filters (`{"document": [...], "page": 3}`). When a local cross-encoder is configured
+(`VLMBENCH_RERANKER`), the fused candidates are reranked by it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ from vlm_pipelines.knowledge.embeddings import MiniLMEmbeddingFunction, embed, l
 Mode = Literal["hybrid", "vector", "keyword"]
 RRF_K = 60
 CANDIDATES = 30  # hits taken from each retriever before fusion
+# An ID, number or code in a query: a word with a digit or an underscore, or mixed case past its first
+# letter (INV-00123, 0.977, VLMBENCH_REGISTRY_DIR, ocr_demo_mini.py, HFParams; not "What" or "CPU").
+WORD = re.compile(r"[A-Za-z0-9_][\w./-]*")
+EXACT = re.compile(r"[\d_]|[a-z].*[A-Z]|.[A-Z].*[a-z]")
 RERANK_CANDIDATES = 20
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 UPSERT_BATCH = 256
@@ -117,6 +122,35 @@ class Hit:
     def citation(self) -> str:
         where = f", page {self.page}" if self.page is not None else ""
         return f"{self.document}{where}" + (f" ({self.heading_path})" if self.heading_path else "")
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How hybrid search merges the BM25 and vector rankings: reciprocal rank fusion with a weight per
+    retriever; with `exact_first`, a fused chunk's score gains 1 for each of the query's exact tokens
+    (`exact_tokens`) it holds, so the chunks holding an asked-for ID come first. `FUSION`, the default, is
+    chosen by `bench/knowledge_bench.py` on exact-token and natural-language questions."""
+
+    keyword_weight: float = 1.0
+    vector_weight: float = 1.0
+    exact_first: bool = True
+
+    def weight(self, retriever: str) -> float:
+        return self.keyword_weight if retriever == "keyword" else self.vector_weight
+
+
+FUSION = Fusion()
+
+
+def exact_tokens(query: str) -> list[str]:
+    """The query's IDs, numbers and codes (`EXACT`), three characters or more, trailing punctuation off."""
+    words = (word.rstrip("./-") for word in WORD.findall(query))
+    return list(dict.fromkeys(word for word in words if len(word) >= 3 and EXACT.search(word)))
+
+
+def holds(text: str, token: str) -> bool:
+    """Whether `text` has `token` as a whole word (case-insensitive): INV-00123 is not in INV-001234."""
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![A-Za-z0-9])", text, re.IGNORECASE) is not None
 
 
 def _sha256(path: Path) -> str:
@@ -202,12 +236,14 @@ class KnowledgeIndex:
         started = time.perf_counter()
         report = IngestReport()
         manifest = self.manifest()
+        skipped_before = _skipped_entries(manifest.get("skipped", {}))
         if manifest.get("reader_version") != reader_version():
-            for entry in manifest["documents"].values():
+            for entry in [*manifest["documents"].values(), *skipped_before.values()]:
                 entry["sha256"] = ""  # read again with the current code (same ids: upserted in place)
             manifest["reader_version"] = reader_version()
         manifest["ocr_engine"] = ocr_engine()
         known: dict[str, Any] = manifest["documents"]
+        skipped: dict[str, dict[str, str]] = {}
         table = {row["chunk_id"]: row for row in self.chunk_table()}
         seen: set[str] = set()
         for document, path in sources:
@@ -216,14 +252,20 @@ class KnowledgeIndex:
             if document in known and known[document]["sha256"] == content_hash:
                 report.unchanged.append(document)
                 continue
+            if skipped_before.get(document, {}).get("sha256") == content_hash:
+                skipped[document] = skipped_before[document]  # refused before, unchanged: not read again
+                report.skipped[document] = skipped[document]["reason"]
+                continue
             try:
                 kind, sections = read_sections(path)
-            except DocumentError as error:
-                report.skipped[document] = str(error)
-                self._drop(document, known, table)
-                continue
             except Exception as error:  # noqa: BLE001 - a broken file is skipped with its reason
-                report.skipped[document] = f"cannot be read ({type(error).__name__}: {error})"
+                reason = (
+                    str(error)
+                    if isinstance(error, DocumentError)
+                    else f"cannot be read ({type(error).__name__}: {error})"
+                )
+                skipped[document] = {"reason": reason, "sha256": content_hash}
+                report.skipped[document] = reason
                 self._drop(document, known, table)
                 continue
             chunks = chunk_sections(document, sections)
@@ -242,7 +284,7 @@ class KnowledgeIndex:
         for document in sorted(set(known) - seen):
             self._drop(document, known, table)
             report.removed.append(document)
-        manifest["skipped"] = report.skipped
+        manifest["skipped"] = skipped
         ordered = sorted(table.values(), key=lambda row: (row["document"], row["index"]))
         self._write("chunks.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in ordered))
         self._write("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -258,6 +300,11 @@ class KnowledgeIndex:
     def ingest_folder(self, folder: Path) -> IngestReport:
         folder = Path(folder)
         return self.ingest((path.relative_to(folder).as_posix(), path) for path in iter_files(folder))
+
+    def skipped(self) -> dict[str, str]:
+        """The skipped files of the last ingestion, with their reasons."""
+        entries = _skipped_entries(self.manifest().get("skipped", {}))
+        return {document: entry["reason"] for document, entry in entries.items()}
 
     def _drop(self, document: str, known: dict[str, Any], table: dict[str, dict]) -> None:
         ids = known.pop(document, {}).get("chunks", [])
@@ -336,9 +383,11 @@ class KnowledgeIndex:
         mode: Mode = "hybrid",
         filters: Mapping[str, Any] | None = None,
         rerank: bool | None = None,
+        fusion: Fusion = FUSION,
     ) -> list[Hit]:
         """The `k` best chunks for `query` (see the module docstring for the modes and filters). `rerank`:
-        None reranks when a local cross-encoder is configured, False never, True requires one."""
+        None reranks when a local cross-encoder is configured, False never, True requires one. `fusion`:
+        how `hybrid` merges the two rankings."""
         rankings: dict[str, list[str]] = {}
         if mode in ("hybrid", "vector"):
             rankings["vector"] = self._vector(query, CANDIDATES, filters)
@@ -347,10 +396,14 @@ class KnowledgeIndex:
         fused: dict[str, float] = {}
         ranks: dict[str, dict[str, int]] = {}
         for retriever, ids in rankings.items():
+            weight = fusion.weight(retriever) if mode == "hybrid" else 1.0
             for rank, chunk_id in enumerate(ids, start=1):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank)
                 ranks.setdefault(chunk_id, {})[retriever] = rank
         rows = self._rows_by_id()
+        if mode == "hybrid" and fusion.exact_first and (tokens := exact_tokens(query)):
+            for chunk_id in fused.keys() & rows.keys():
+                fused[chunk_id] += sum(holds(_indexed(rows[chunk_id]), token) for token in tokens)
         best = sorted(fused, key=lambda chunk_id: (-fused[chunk_id], chunk_id))
         reranker = local_reranker() if rerank is None or rerank else None
         if rerank and reranker is None:
@@ -384,6 +437,15 @@ class KnowledgeIndex:
 
         _client(str(self.root / "chroma")).delete_collection(f"kb-{self.name}")
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _skipped_entries(raw: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """The manifest's skipped files as {reason, sha256}; a manifest from before hashes were kept has
+    reasons only (read again once)."""
+    return {
+        document: dict(entry) if isinstance(entry, Mapping) else {"reason": str(entry), "sha256": ""}
+        for document, entry in raw.items()
+    }
 
 
 def _row(chunk: Chunk) -> dict[str, Any]:

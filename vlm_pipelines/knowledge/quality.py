@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from vlm_pipelines.knowledge.index import Hit, KnowledgeIndex, Mode
+from vlm_pipelines.knowledge.index import FUSION, Fusion, Hit, KnowledgeIndex, Mode
 
 KS = (1, 3, 5)
 MAX_RANK = 10
@@ -53,9 +53,12 @@ def first_rank(hits: list[Hit], question: Question) -> int | None:
 
 
 def evaluate(
-    index: KnowledgeIndex, questions: list[Question], modes: tuple[Mode, ...] = MODES
+    index: KnowledgeIndex,
+    questions: list[Question],
+    modes: tuple[Mode, ...] = MODES,
+    fusion: Fusion = FUSION,
 ) -> list[dict[str, Any]]:
-    """One row per (mode, question kind or 'all'): n, hit@1/3/5 and MRR."""
+    """One row per (mode, question kind or 'all'): n, hit@1/3/5 and MRR. `fusion`: that of `hybrid`."""
     from vlm_pipelines.knowledge.embeddings import local_reranker
 
     if local_reranker() is not None and "hybrid" in modes:
@@ -63,7 +66,8 @@ def evaluate(
 
     def hits(question: Question, mode: str) -> list[Hit]:
         base = mode.removesuffix("+rerank")
-        return index.search(question.question, MAX_RANK, base, rerank=mode.endswith("+rerank"))  # type: ignore[arg-type]
+        rerank = mode.endswith("+rerank")
+        return index.search(question.question, MAX_RANK, base, rerank=rerank, fusion=fusion)  # type: ignore[arg-type]
 
     ranks = {mode: [first_rank(hits(q, mode), q) for q in questions] for mode in modes}
     kinds = ["all", *sorted({q.kind for q in questions if q.kind})]

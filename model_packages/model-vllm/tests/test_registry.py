@@ -126,7 +126,6 @@ def test_a_local_folder_needs_config_and_safetensors(tmp_path: Path) -> None:
 
 
 def test_a_repo_id_is_found_in_the_hub_cache_only_when_every_shard_is_there(tmp_path: Path) -> None:
-    pytest.importorskip("huggingface_hub")
     index = json.dumps({"weight_map": {"a": "model-1.safetensors", "b": "model-2.safetensors"}})
     snapshot = cache_hub_repo(
         tmp_path,
@@ -144,7 +143,6 @@ def test_a_repo_id_is_found_in_the_hub_cache_only_when_every_shard_is_there(tmp_
 
 
 def test_a_single_file_repo_in_the_hub_cache(tmp_path: Path) -> None:
-    pytest.importorskip("huggingface_hub")
     snapshot = cache_hub_repo(tmp_path, "Org/Small", {"config.json": "{}", "model.safetensors": ""})
     assert cached_snapshot("Org/Small", tmp_path) == snapshot
     assert cached_snapshot("Org/Absent", tmp_path) is None

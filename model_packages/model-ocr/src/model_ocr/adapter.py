@@ -13,7 +13,8 @@ The request's `answer_type` hint (the task's answer type) picks the kind of answ
 - `order`: the page order from the cues printed on the pages (`document_rules.order_pages`, rules), or
   SmolLM2's answer given each image's text under an `[image N]` heading.
 
-Readings are cached in the model instance by image content (a document is asked many field questions);
+Readings are cached by image content and OCR settings, shared by every instance with the same engine and
+settings (a document is asked many field questions, and `ocr-rules` and `ocr-smollm2` read the same pages);
 a batch OCRs each distinct uncached page once, Tesseract pages in parallel (one process per page).
 
 Cost fields (there is no tokenizer in an OCR pipeline, so "tokens" are whitespace-separated words):
@@ -35,7 +36,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -63,12 +64,12 @@ READER_MODEL_ID = "smollm2-135m"
 # OCR text put into the SmolLM2 prompt, cut at a line boundary: ~1,000-1,500 tokens, well inside its
 # 8k context and quick to prefill on a CPU.
 MAX_OCR_CHARS = 3000
-MAX_CACHED_PAGES = 512  # readings kept per model instance (a few kB each)
+MAX_CACHED_PAGES = 512  # readings kept per OCR configuration (a few kB each)
 READER_SYSTEM_PROMPT = "Answer with the exact value copied from the document. No sentence."
 READER_PROMPT = "Document:\n{text}\n\nQuestion: {question}"
 FIELD_QUESTION = "What is the {label}?"
 READER_STOP = ("\n",)
-MAX_FIELD_TOKENS = 48  # one JSON key's value: a short answer, whatever the task allows for the whole object
+MAX_FIELD_TOKENS = 48  # one field's value (a JSON key or a field question): short, whatever the task allows
 # Per-key questions are short (the rows around the key's label): 16 to a SmolLM2 batch halves the decode
 # loops of batches of 8 at about 1.5x the cost of a step.
 FIELD_BATCH = 16
@@ -81,6 +82,12 @@ READER_EXAMPLES = [
     ChatTurn(role="user", content=READER_PROMPT.format(text=EXAMPLE_DOCUMENT, question="What is the Store?")),
     ChatTurn(role="assistant", content="Green Market"),
 ]
+
+
+# (engine, languages, max_image_side) -> content key -> OCR lines: what one configuration read, for every
+# instance that reads with it.
+_READINGS: dict[tuple[str, str, int], dict[str, list[OCRLine]]] = {}
+_READINGS_LOCK = threading.Lock()
 
 
 class OCRParams(BaseModel):
@@ -148,7 +155,7 @@ class OCRPipelineModel(VisionLanguageModel):
         self._engine: OCREngine | None = None
         self._pages: dict[str, list[OCRLine]] = {}  # content key -> OCR lines (in original pixels)
         self._file_keys: dict[tuple[str, int, int], tuple[str, ...]] = {}  # (path, mtime, size) -> page keys
-        self._cache_lock = threading.Lock()
+        self._cache_lock = _READINGS_LOCK
 
     @property
     def engine_name(self) -> str:
@@ -160,6 +167,9 @@ class OCRPipelineModel(VisionLanguageModel):
             self._engine = make_engine(self.params.engine, self.params.languages)
         except RuntimeError as error:
             raise ModelUnavailableError(str(error)) from error
+        setting = (self._engine.name, self.params.languages, self.params.max_image_side)
+        with _READINGS_LOCK:
+            self._pages = _READINGS.setdefault(setting, {})
         if self.mode == "reader":
             shared_model(READER_MODEL_ID).load()
 
@@ -256,7 +266,17 @@ class OCRPipelineModel(VisionLanguageModel):
             return [self._answer_by_rules(item) for item in prepared]
         json_items = [item for item in prepared if _answer_type(item.request) == "json"]
         results = dict(zip(map(id, json_items), self._json_by_reader(json_items, config), strict=True))
-        others = [item for item in prepared if id(item) not in results]
+        # A field question reads the rows around its label (as a JSON key does); labels and orders read all.
+        fields = [
+            item for item in prepared if id(item) not in results and _answer_type(item.request) == "text"
+        ]
+        others = [
+            item for item in prepared if id(item) not in results and id(item) not in set(map(id, fields))
+        ]
+        narrowed = [self._around_label(item) for item in fields]
+        results |= dict(
+            zip(map(id, fields), self._answer_by_reader(narrowed, _field_config(config)), strict=True)
+        )
         results |= dict(zip(map(id, others), self._answer_by_reader(others, config), strict=True))
         return [results[id(item)] for item in prepared]
 
@@ -303,6 +323,18 @@ class OCRPipelineModel(VisionLanguageModel):
         )
         return find_value(lines, labels, self.params.label_score_cutoff)
 
+    def _around_label(self, item: _Prepared) -> _Prepared:
+        """A field question over the OCR rows around the label it names, when that label is found."""
+        if item.error:
+            return item
+        request = item.request
+        labels = label_candidates(
+            request.prompt, request.hints.get("field_name"), request.hints.get("field_label")
+        )
+        lines = [line for page in self._lines(item) for line in page]
+        near = label_context(lines, labels, self.params.label_score_cutoff)
+        return replace(item, pages=[near]) if near else item
+
     def _field_pages(self, item: _Prepared, key: str, label: str) -> list[list[OCRLine] | None]:
         """The OCR lines a per-key question is asked over: the rows around the key's label when it is
         found (a short prompt), else every page."""
@@ -313,9 +345,7 @@ class OCRPipelineModel(VisionLanguageModel):
     def _json_by_reader(self, prepared: list[_Prepared], config: GenerationConfig) -> list[GenerationResult]:
         """One short SmolLM2 question per key of each request's `fields` hint, over the OCR rows around that
         key's label, in batches of FIELD_BATCH; the answers assembled into a JSON object per request."""
-        field_config = config.model_copy(
-            update={"max_new_tokens": min(config.max_new_tokens, MAX_FIELD_TOKENS)}
-        )
+        field_config = _field_config(config)
         questions: list[tuple[_Prepared, str, str]] = []
         for item in prepared:
             if not item.error:
@@ -387,6 +417,11 @@ class OCRPipelineModel(VisionLanguageModel):
             prompt_words = word_count(item.request.prompt) + word_count(texts[id(item)])
             results.append(self._result(item, text, prompt_words, answer.latency_s))
         return results
+
+
+def _field_config(config: GenerationConfig) -> GenerationConfig:
+    """One field's value is short: at most MAX_FIELD_TOKENS, whatever the task allows."""
+    return config.model_copy(update={"max_new_tokens": min(config.max_new_tokens, MAX_FIELD_TOKENS)})
 
 
 def _answer_type(request: GenerationRequest) -> str:

@@ -1,0 +1,64 @@
+"""A `vlmbench run` process ends once its work is written (issue 21: it spent 2 s in the garbage collector
+after its last write): it leaves no process behind, loses none of its output, and exits within a bound
+after its last write (the bound only catches a hang; no speed is asserted)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from tests.pipeline.conftest import REPO_ROOT
+
+MODEL, TASK, SAMPLES = "ocr-rules", "synth_classification_en", 2
+HANG_S = 60
+
+
+def newest_write(*folders: Path) -> float:
+    return max(path.stat().st_mtime for folder in folders for path in folder.rglob("*") if path.is_file())
+
+
+def group_is_empty(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_run_leaves_nothing_behind_and_exits_after_its_last_write(project_env: dict[str, str]) -> None:
+    data_dir, home = Path(project_env["VLMBENCH_DATA_DIR"]), Path(project_env["DAGSTER_HOME"])
+    process = subprocess.Popen(  # as the console script runs it: `main()` without arguments
+        [sys.executable, "-m", "vlm_pipelines.cli", "run", "--model", MODEL, "--task", TASK,
+         "--max-samples", str(SAMPLES)],
+        cwd=REPO_ROOT,
+        env=project_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: whatever it starts stays in it
+    )  # fmt: skip
+    out, err = process.communicate(timeout=600)
+    exited = time.time()
+    assert process.returncode == 0, out + err
+
+    deadline = time.monotonic() + 30
+    while not group_is_empty(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert group_is_empty(process.pid), "a process of the run outlived it"
+    assert exited - newest_write(data_dir, home) < HANG_S
+
+    # Nothing was lost on the way out: the piped (block-buffered) stdout up to its last line, the scores,
+    # the report and the Dagster runs, all recorded as finished.
+    assert out.rstrip().splitlines()[-1].startswith("Sample explorers: ")
+    (scores,) = (data_dir / "results" / TASK / MODEL).glob("*/sample_metrics.parquet")
+    assert pl.read_parquet(scores).height == SAMPLES
+    assert (data_dir / "reports" / TASK / MODEL / "report.html").is_file()
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+    assert runs and {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
