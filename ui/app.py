@@ -930,9 +930,13 @@ def launch(
 ):
     """Seeds the demo (once), warms the demo model, and serves the app with login. `threads`: torch's
     thread count for this process (the CLI passes `chat_threads()`; None leaves it as it is)."""
+    if block:
+        stop_on_sigterm()  # from the start: a stop sent while seeding or loading is not lost
     store = Store(Store.default_url(data_dir))
     if seed:
         seed_demo(store, data_dir)
+    if block:
+        stop_on_sigterm()  # again: the seeding's Dagster run resets SIGTERM to the inherited SIGINT disposition
     demo, app = build(store, data_dir)
     for assistant in store.assistants(store_first_user(store)):
         try:

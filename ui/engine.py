@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vlm_pipelines.chat import MODEL_SPAN, NOT_FOUND, NOT_IN_SOURCES, QUOTED, STOP
+from vlm_pipelines.chat import ABOUT_IMAGE, MODEL_SPAN, NOT_FOUND, NOT_IN_SOURCES, QUOTED, STOP
 from vlm_pipelines.chat.store import DEFAULT_TEMPLATE, NEW_TITLE, Assistant, Message, Store, StoreError
 from vlm_pipelines.knowledge.index import Hit, KnowledgeIndex
 
@@ -285,9 +285,9 @@ def grounded_answer(
     source = next(row for row in sources if row["in_prompt"])
     span = grounded_span(answer, evidence.sentence, question)
     if span is not None:
-        notes["answer"] = MODEL_SPAN
+        notes["answer"], notes["answer_text"] = MODEL_SPAN, span
         return f"{span} [{source['n']}]", [source["n"]], notes
-    notes["answer"] = QUOTED
+    notes["answer"], notes["answer_text"] = QUOTED, evidence.sentence
     return f'From {source["document"]}: "{evidence.sentence}" [{source["n"]}]', [source["n"]], notes
 
 
@@ -373,6 +373,8 @@ class ChatEngine:
             raise StoreError("type a question")
         conversation = self.store.conversation(username, conversation_id)
         assistant = self.store.assistant(username, conversation.assistant_id)
+        # A template chosen for this chat must be visible to the user; the assistant's own was checked when
+        # its owner saved it (`Store.save_assistant`).
         template = self.store.template(username, template_id) if template_id else assistant.template
         template_text = template.text if template is not None else DEFAULT_TEMPLATE
         response_format = template.response_format if template is not None else ""
@@ -429,12 +431,16 @@ class ChatEngine:
         if from_image is not None:  # the image's text holds the answer: it stands, without a citation
             answer, cited = from_image, []
             notes = {"model_text": generated, "answer": "found in the image's text"}
+        elif images or ocr_context:  # a question about the image: the model's reading stands, uncited
+            answer, cited = clean_answer(generated), []
+            notes = {"model_text": generated, "answer": ABOUT_IMAGE}
         elif not hits:  # nothing was searched or found: the model's answer, citing nothing
             answer, cited = clean_answer(generated), []
             notes = {"model_text": generated, "answer": "no sources"}
         else:
             answer, cited, notes = grounded_answer(generated, question, reply.sources, evidence)
         reply.text = prefix + answer
+        notes.setdefault("answer_text", answer)  # what the user was given, without a citation marker
         reply.notes.update(notes, cited=cited)
         reply.processing_s = time.perf_counter() - started
         reply.message = self.store.add_message(

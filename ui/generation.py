@@ -9,8 +9,11 @@ client leaves, its row stops at the next token.
 
 Greedy answers equal single-user answers: a row holds its own token ids, left padding is masked, and the
 text is decoded from the ids as `HFModel.stream` does. Only requests with the same decoding settings (all
-but the token budget and stop strings) share a batch. The worker runs `generate` in one thread, so the chat's
-torch thread count (`ui.engine.chat_threads`) applies to the whole batch.
+but the token budget and stop strings) share a batch, and a request never overtakes an older waiting one with
+other settings, so every stream starts under steady load. If the worker fails (say, a failing event hook),
+every waiting and running stream raises that error and the next request starts a new worker. The worker runs
+`generate` in one thread, so the chat's torch thread count (`ui.engine.chat_threads`) applies to the whole
+batch.
 
 `ChatStreams` picks the batcher for models it can batch (text-only Hugging Face models, requests without
 images) and otherwise streams through `model.stream`, one generation per model at a time.
@@ -22,7 +25,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import count
+from itertools import count, takewhile
 from typing import Any
 
 from model_interface import GenerationConfig, GenerationRequest
@@ -99,10 +102,29 @@ class StreamingBatcher:
     def _joiners(self) -> list[_Row]:
         """Waiting rows that may join the active batch now (called holding the condition)."""
         room = self.max_batch_size - len(self._active)
-        key = _batch_key((self._active or self._waiting)[0].config) if self._active or self._waiting else ""
-        return [row for row in self._waiting if _batch_key(row.config) == key][: max(room, 0)]
+        if not self._waiting or room <= 0:
+            return []
+        key = _batch_key((self._active or self._waiting)[0].config)
+        # FIFO: a waiting row with other settings is not overtaken by later rows that could join
+        return list(takewhile(lambda row: _batch_key(row.config) == key, self._waiting))[:room]
 
     def _work(self) -> None:
+        try:
+            self._serve()
+        except BaseException as error:  # noqa: BLE001 - e.g. a failing on_event hook
+            self._fail_all(error)
+
+    def _fail_all(self, error: BaseException) -> None:
+        """Ends every waiting and active row with `error` (their streams raise it); the next request
+        starts a new worker. No events: the hook may be what failed."""
+        with self._condition:
+            rows = self._active + self._waiting
+            self._active, self._waiting = [], []
+            self._worker = None
+        for row in rows:
+            row.finish(error)
+
+    def _serve(self) -> None:
         while True:
             with self._condition:
                 while not self._active and not self._waiting:

@@ -38,9 +38,10 @@ class Failures:
 
 
 class LoginLimiter:
-    """After `max_failures` failed logins for a user (or `address_factor` times as many from one address)
-    within `window_s`, that key is locked for `base_delay_s`, doubling with each further failure up to
-    `max_delay_s`. A success clears the user's failures; an address's failures expire with the window."""
+    """After `max_failures` failed logins for a user from one address (`anywhere_factor` times as many for the
+    user from all addresses together, `address_factor` times as many from one address) within `window_s`,
+    that key is locked for `base_delay_s`, doubling with each further failure up to `max_delay_s`. A success
+    clears the user's failures; an address's failures expire with the window."""
 
     def __init__(
         self,
@@ -49,6 +50,7 @@ class LoginLimiter:
         base_delay_s: float = 30.0,
         max_delay_s: float = 3600.0,
         address_factor: int = 4,
+        anywhere_factor: int = 10,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_failures = max_failures
@@ -56,11 +58,13 @@ class LoginLimiter:
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.address_factor = address_factor
+        self.anywhere_factor = anywhere_factor
         self.clock = clock
         self.failures: dict[tuple[str, str], Failures] = {}
 
     def _limit(self, key: tuple[str, str]) -> int:
-        return self.max_failures * (self.address_factor if key[0] == "address" else 1)
+        factor = {"address": self.address_factor, "user anywhere": self.anywhere_factor}.get(key[0], 1)
+        return self.max_failures * factor
 
     def _current(self, key: tuple[str, str], now: float) -> Failures | None:
         entry = self.failures.get(key)
@@ -115,7 +119,10 @@ class PasswordLogin:
         self._threads = None
 
     def _keys(self, username: str) -> list[tuple[str, str]]:
-        return [("user", username), ("address", CLIENT_ADDRESS.get())]
+        """A user from one address (locked after `max_failures`), the user from anywhere (after ten times as
+        many: others cannot lock a user out with a few wrong passwords), and the address."""
+        address = CLIENT_ADDRESS.get()
+        return [("user", f"{username} from {address}"), ("user anywhere", username), ("address", address)]
 
     def _refuse_if_locked(self, keys: list[tuple[str, str]]) -> None:
         wait = self.limiter.retry_after(keys)
@@ -135,6 +142,7 @@ class PasswordLogin:
             ok = await anyio.to_thread.run_sync(self.check, username, password)
         if ok:
             self.limiter.succeeded(keys[0])
+            self.limiter.succeeded(keys[1])
         else:
             self.limiter.failed(keys)
         return ok

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import string
 
 # A fenced block (``` or ~~~, to its closing fence or the end) or an inline code span (matching backticks).
 CODE = re.compile(
@@ -17,8 +18,12 @@ CODE = re.compile(
     r"|(?P<ticks>`+)(?P<span>(?:(?!(?P=ticks)).)+?)(?P=ticks)(?!`)",
     re.MULTILINE | re.DOTALL,
 )
-# Markdown syntax that fetches or links: link and image brackets, bare URLs (GFM autolinks), `www.`.
-LINK_SYNTAX = [("\\", "&#92;"), ("[", "&#91;"), ("]", "&#93;"), ("://", "&#58;//"), ("www.", "www&#46;")]
+# Prose syntax that fetches or links, to break up with character references: link and image brackets, the
+# `:` of `scheme://` and the `@` of an e-mail (GFM autolinks, any case), and a dot inside a word (`www.x`,
+# `evil.com`: marked links `WWW.` too, linkify-style renderers bare domains). A list's `1. ` stays.
+LINK_SYNTAX = re.compile(r"[\\\[\]@]|:(?=//)|\.(?=\S)")
+# Every ASCII punctuation character, as a numeric reference: in code no Markdown syntax survives.
+PUNCTUATION = {ord(c): f"&#{ord(c)};" for c in string.punctuation}
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -42,24 +47,26 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def _prose(text: str) -> str:
-    text = html.escape(text, quote=False)
-    for syntax, entity in LINK_SYNTAX:
-        text = text.replace(syntax, entity)
-    return text
+    return LINK_SYNTAX.sub(lambda match: f"&#{ord(match[0])};", html.escape(text, quote=False))
+
+
+def _code(text: str) -> str:
+    return text.translate(PUNCTUATION)
 
 
 def safe_markdown(text: str | None) -> str:
-    """`text` as Markdown that loads nothing and runs nothing: every character of it is escaped, code is
-    emitted as `<code>`/`<pre>` with escaped content (so it shows literally), and link syntax is broken up
-    with character references. Also valid as HTML text."""
+    """`text` as Markdown that loads nothing and runs nothing. Prose keeps emphasis and lists, but its HTML is
+    escaped and its link syntax broken up with character references; code is emitted as `<code>`/`<pre>` with
+    every ASCII punctuation character as a reference, so no Markdown inside it is parsed and the browser shows
+    its literal text. Also valid as HTML text."""
     text = text or ""
     parts, end = [], 0
     for match in CODE.finditer(text):
         parts.append(_prose(text[end : match.start()]))
         if match["fence"]:
-            parts.append(f"<pre><code>{html.escape(match['block'], quote=False)}</code></pre>\n")
+            parts.append(f"<pre><code>{_code(match['block'])}</code></pre>\n")
         else:
-            parts.append(f"<code>{html.escape(match['span'], quote=False)}</code>")
+            parts.append(f"<code>{_code(match['span'])}</code>")
         end = match.end()
     parts.append(_prose(text[end:]))
     return "".join(parts)

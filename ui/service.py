@@ -122,8 +122,10 @@ def _update_seeded_template(store: Store, template_id: int) -> None:
 def seed_demo(store: Store, data_dir: Path, ingest_now: bool = True) -> None:
     """Users, the seeded knowledge bases, a default template and the demo assistant (idempotent). The
     seeded records have no owner: they belong to the admins."""
-    for username, password, role in users_from_env():
+    listed = users_from_env()
+    for username, password, role in listed:
         store.ensure_user(username, password, role)
+    store.demote_admins_not_in({username for username, _, _ in listed})  # the variable decides the roles
     for name, base in knowledge_bases(data_dir).items():
         store.register_knowledge_base(name, base.description, None, False)
         if ingest_now and base.seeded:

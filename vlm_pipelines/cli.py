@@ -413,7 +413,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         report = run_plan(runner, models, tasks, args, only)
         print(f"Leaderboard: {args.deployment.rstrip('/')}/assets/leaderboard")
         return 1 if report.failures else 0
-    models = seeded(models, args.seed)
+    variants = seeded(models, args.seed)  # --seed: each model a variant of its own, under a new name
+    renamed = dict(zip(models, variants, strict=True))
+    only = {renamed[name]: tasks_ for name, tasks_ in only.items()}
+    models = variants
     for entry in models.values():
         ensure_runnable(entry)
     runner.start_loading(models)

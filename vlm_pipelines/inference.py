@@ -160,7 +160,8 @@ def prefetch_workers() -> int:
     """Threads that prepare the next batch while this one generates: one when generate leaves a core free,
     none (prepared inline, before its generate) when a CPU model's threads already take every core, where
     a preparing thread would only compete with them."""
-    return 1 if len(os.sched_getaffinity(0)) > _generate_threads() else 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 1 if cores > _generate_threads() else 0
 
 
 class _Inline:
@@ -229,33 +230,41 @@ def run_predictions(
     workers = prefetch_workers()
     pool = ThreadPoolExecutor(workers, thread_name_prefix="prefetch") if workers else _InlineExecutor()
     with pool as prefetch:
-        upcoming = prefetch.submit(_prepared, model, batches[0], config) if batches else None
-        for index, batch_rows in enumerate(batches):
-            waited = time.perf_counter()
-            prepared = upcoming.result()
-            if index + 1 < len(batches):
-                upcoming = prefetch.submit(_prepared, model, batches[index + 1], config)
-            results = model.generate(prepared, config)
-            generating += time.perf_counter() - waited
-            batch_id = uuid.uuid4().hex[:12]
-            group.extend(
-                {
-                    "sample_id": row["sample_id"],
-                    **key.as_dict(),
-                    "text": result.text,
-                    "error": result.error,
-                    "prompt_tokens": result.prompt_tokens,
-                    "output_tokens": result.output_tokens,
-                    "latency_s": result.latency_s,
-                    "ttft_s": result.ttft_s,
-                    "tpot_s": result.tpot_s,
-                    "peak_memory_bytes": result.peak_memory_bytes,
-                    "batch_id": batch_id,
-                }
-                for row, result in zip(batch_rows, results, strict=True)
-            )
-            last = index + 1 == len(batches)
-            if last or len(group) >= GROUP_MAX_SAMPLES or time.perf_counter() - group_started >= GROUP_MIN_S:
+        try:
+            upcoming = prefetch.submit(_prepared, model, batches[0], config) if batches else None
+            for index, batch_rows in enumerate(batches):
+                waited = time.perf_counter()
+                prepared = upcoming.result()
+                if index + 1 < len(batches):
+                    upcoming = prefetch.submit(_prepared, model, batches[index + 1], config)
+                results = model.generate(prepared, config)
+                generating += time.perf_counter() - waited
+                batch_id = uuid.uuid4().hex[:12]
+                group.extend(
+                    {
+                        "sample_id": row["sample_id"],
+                        **key.as_dict(),
+                        "text": result.text,
+                        "error": result.error,
+                        "prompt_tokens": result.prompt_tokens,
+                        "output_tokens": result.output_tokens,
+                        "latency_s": result.latency_s,
+                        "ttft_s": result.ttft_s,
+                        "tpot_s": result.tpot_s,
+                        "peak_memory_bytes": result.peak_memory_bytes,
+                        "batch_id": batch_id,
+                    }
+                    for row, result in zip(batch_rows, results, strict=True)
+                )
+                last = index + 1 == len(batches)
+                if (
+                    last
+                    or len(group) >= GROUP_MAX_SAMPLES
+                    or time.perf_counter() - group_started >= GROUP_MIN_S
+                ):
+                    write_group()
+        finally:  # an interrupt or a failed batch keeps the finished batches of the open group
+            if group:
                 write_group()
     predictions = store.load(key).filter(pl.col("sample_id").is_in(list(wanted))).sort("sample_id")
     return PredictionRun(predictions, reused, computed, time.perf_counter() - started, generating)

@@ -185,6 +185,7 @@ def test_compare_mode_stores_the_pick_like_a_rating(chat_site: ChatSite) -> None
         "tiny-qwen2.5-vl",
         api_name="/compare",
     )
+    view_a, view_b = html.unescape(view_a), html.unescape(view_b)  # as the page shows them
     assert view_a.startswith("**smollm2-135m**") and view_b.startswith("**tiny-qwen2.5-vl**")
     assert alice.predict(ids, api_name="/pick_a") == "stored: answer A is better"
     ratings = {

@@ -86,12 +86,16 @@ def test_an_answer_is_the_models_span_or_a_labelled_quote_or_not_in_the_sources(
     assert grounded_answer("36 months", question, sources, evidence) == (
         "36 months [1]",
         [1],
-        {"model_text": "36 months", "answer": MODEL_SPAN},
+        {"model_text": "36 months", "answer": MODEL_SPAN, "answer_text": "36 months"},
     )
     assert grounded_answer("It is 24 months [1] [2] [1]", question, sources, evidence) == (
         'From a.pdf: "The warranty period of the pump is 36 months." [1]',
         [1],
-        {"model_text": "It is 24 months [1] [2] [1]", "answer": QUOTED},
+        {
+            "model_text": "It is 24 months [1] [2] [1]",
+            "answer": QUOTED,
+            "answer_text": "The warranty period of the pump is 36 months.",
+        },
     )
     weak = Evidence(0, evidence.sentence, coverage=0.1)
     answer, cited, notes = grounded_answer("36 months", question, sources, weak)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,16 +64,14 @@ def test_rated_answers_become_a_task_that_vlmbench_evaluates(
     )
     assert len(manifest) == 3 and all("Source:" in line for line in manifest)  # the prompt, frozen
     records = [json.loads(line) for line in manifest]
-    # The reference is what the user accepted: the model's own words (the stored answer adds its citation),
-    # or the quote the chat showed; the stored answer stays in metadata.
+    # The reference is what the user was given, without its citation marker: the model's own words, or the
+    # sentence the chat quoted; the stored answer stays in metadata.
     from vlm_pipelines.chat import MODEL_SPAN
 
     own_words = [m.notes["answer"] == MODEL_SPAN for m in answers[:3]]
     assert any(own_words), [m.content for m in answers[:3]]
-    expected = [
-        m.notes["model_text"] if own else m.content for m, own in zip(answers[:3], own_words, strict=True)
-    ]
-    assert [r["answers"] for r in records] == [[text] for text in expected]
+    assert [r["answers"] for r in records] == [[m.notes["answer_text"]] for m in answers[:3]]
+    assert all(not re.search(r"\[\d+\]", m.notes["answer_text"]) for m in answers[:3])
     assert [r["metadata"]["answer"] for r in records] == [m.content for m in answers[:3]]
 
     code, out, err = run_vlmbench(
@@ -88,7 +87,8 @@ def test_rated_answers_become_a_task_that_vlmbench_evaluates(
     table = pl.read_parquet(metrics_file)
     assert table.height == 3
     # The same model with the same prompt and settings gives back its own accepted words.
-    reproduced = sum(score == pytest.approx(1.0) for score in table["token_f1"].to_list())
+    # The same model, prompt and settings give back its own accepted words (the chat only trims them).
+    reproduced = sum(score >= 0.8 for score in table["token_f1"].to_list())
     assert reproduced >= sum(own_words), table["token_f1"].to_list()
     assert 0.0 <= table["citation_match"].mean() <= 1.0
     board = (data_dir / "reports" / "leaderboard" / "leaderboard.md").read_text(encoding="utf-8")

@@ -165,3 +165,13 @@ def test_exact_tokens_are_ids_numbers_and_codes_matched_as_whole_words() -> None
     ]
     assert holds("Invoice inv-00017 was paid.", "INV-00017")
     assert not holds("Invoice INV-000170 was paid.", "INV-00017")
+
+
+def test_a_knowledge_base_cannot_take_the_name_of_the_index_folder(tmp_path) -> None:
+    """Review of issue 19: a base named `chroma`, once deleted, removed every base's vectors."""
+    from vlm_pipelines.knowledge.bases import create_base
+    from vlm_pipelines.knowledge.index import KnowledgeBaseError
+
+    for name in ("chroma", "Chroma"):
+        with pytest.raises(KnowledgeBaseError, match="reserved"):
+            create_base(name, data_dir=tmp_path)

@@ -245,6 +245,8 @@ def check_an_old_database_keeps_working(url: str) -> None:
     assert store.ensure_user("demo", "demo", "admin").role == "admin"
     assert store.user("demo").is_admin
     assert store.may_change_knowledge_base("demo", "old-kb") and store.set_members("demo", "old-kb", []) == []
+    # An admin dropped from VLMBENCH_CHAT_USERS is no admin on the next start.
+    assert store.demote_admins_not_in({"someone-else"}) == ["demo"] and not store.user("demo").is_admin
     store.engine.dispose()
 
 
@@ -289,3 +291,17 @@ def test_a_skipped_document_is_not_read_again_while_it_is_unchanged(
     assert list(first.skipped) == list(again.skipped) == list(changed.skipped) == ["bomb.docx"]
     assert again.skipped["bomb.docx"] == first.skipped["bomb.docx"]
     assert index.skipped() == changed.skipped
+
+
+def test_an_assistant_other_users_talk_to_is_not_deleted_with_their_conversations(site: ChatSite) -> None:
+    """Review of issue 19: deleting a public assistant deleted every user's conversations and ratings."""
+    alice, bob = site.client("alice"), site.client("bob")
+    created = save_assistant(alice, None, "Shared helper", False)
+    assistant = int(created[0]["value"])
+    bobs = bob.predict(str(assistant), api_name="/new_conversation")["value"]
+    with pytest.raises(Exception, match=r"holds 1 conversation\(s\) of other users"):
+        alice.predict(str(assistant), api_name="/delete_assistant")
+    assert bob.predict(bobs, api_name="/open_conversation") is not None  # bob's conversation is still there
+    bob.predict(str(assistant), bobs, api_name="/delete")
+    alice.predict(str(assistant), api_name="/delete_assistant")
+    assert "Shared helper" not in [row["name"] for row in alice.predict(api_name="/list_assistants")]

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import dagster as dg
@@ -167,8 +168,11 @@ def test_a_release_tag_run_answers_in_a_container_through_pipes_docker(
 
     repo = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{REPO_ROOT}", str(repo)], check=True)
+    version = tomllib.loads((repo / "model_packages" / "model-ocr" / "pyproject.toml").read_text())[
+        "project"
+    ]["version"]  # the checkout's release: the tag names it
     subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "tag", "-a",
-                    "model-ocr/v0.1.0", "-m", "release"], check=True)  # fmt: skip
+                    f"model-ocr/v{version}", "-m", "release"], check=True)  # fmt: skip
     (tag,) = list_release_tags(repo)
     environment = tag_environment(tag, repo, tmp_path / "envs")  # what the tag's image would hold
     client = docker.DockerClient(base_url=docker_host)
@@ -202,10 +206,10 @@ def test_a_release_tag_run_answers_in_a_container_through_pipes_docker(
         metadata = {
             key: getattr(value, "value", value) for key, value in event.materialization.metadata.items()
         }
-        assert metadata["tag_image"] == IMAGE and metadata["package_version"] == "0.1.0"
-        assert metadata["resolved_versions"]["model-ocr"] == "0.1.0"
+        assert metadata["tag_image"] == IMAGE and metadata["package_version"] == version
+        assert metadata["resolved_versions"]["model-ocr"] == version
         assert any(
-            "tag environment: model-ocr 0.1.0" in message for message in messages
+            f"tag environment: model-ocr {version}" in message for message in messages
         )  # the worker's Pipes log
     finally:
         for leftover in client.containers.list(all=True):

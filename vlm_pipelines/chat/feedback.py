@@ -2,7 +2,7 @@
 
 Each answer rated +1 (or picked in compare mode) gives one sample: the user's question, the exact prompt
 the chat sent (with the retrieved passages frozen as they were at the time), and the accepted answer as
-the reference (`reference_of`: the model's own words, or the quote or "not in the sources" the user saw).
+the reference (`reference_of`: what the user was given, without its citation marker).
 The stored answer is kept in metadata (`answer`). Text questions are text-only samples (`context` in metadata); a question asked about an
 image keeps its image. The task is written to `<data dir>/tasks/`, where the task registry reads it, so it
 is evaluated like any task and re-evaluated by the release-tag sensor.
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import yaml
 
-from vlm_pipelines.chat import NOT_FOUND, QUOTED
 from vlm_pipelines.chat import STOP as CHAT_STOP
 from vlm_pipelines.chat.store import Message, Store
 from vlm_pipelines.tasks.registry import sanitize_task_name
@@ -47,13 +46,9 @@ def _write(path: Path, text: str) -> None:
 
 
 def reference_of(answer: Message) -> str:
-    """What the user accepted, as a model should write it: the model's own text when the answer was its words
-    (the stored one adds a citation); the stored answer when the chat quoted the source or found nothing, since
-    the model's text was not what the user saw."""
-    notes = answer.notes or {}
-    if notes.get("answer") in (QUOTED, NOT_FOUND):
-        return answer.content
-    return notes.get("model_text", answer.content)
+    """What the user was given, without its citation marker (`notes["answer_text"]`): the model's own words,
+    the quoted sentence, or "not in the sources"; an answer stored before that note, as stored."""
+    return (answer.notes or {}).get("answer_text", answer.content)
 
 
 def write_feedback_tasks(data_dir: Path, store: Store | None = None) -> list[FeedbackTask]:

@@ -325,6 +325,16 @@ class Store:
             existing.role = role
         return existing
 
+    def demote_admins_not_in(self, usernames: set[str]) -> list[str]:
+        """Admins no longer configured become plain users (their records stay theirs); their names."""
+        with self.session() as session, session.begin():
+            demoted = list(
+                session.scalars(select(User).where(User.role == "admin", User.username.not_in(usernames)))
+            )
+            for user in demoted:
+                user.role = "user"
+        return [user.username for user in demoted]
+
     def user(self, username: str) -> User | None:
         with self.session() as session:
             return session.scalar(select(User).where(User.username == username))
@@ -488,6 +498,8 @@ class Store:
                 assistant = self._changeable(session, user, Assistant, assistant_id, "assistant")
                 for key, value in fields.items():
                     setattr(assistant, key, value)
+            if fields.get("template_id") is not None and user is not None:
+                self._visible_template(session, user, fields["template_id"])  # never another's private one
             records = []
             for name in knowledge_bases:
                 record = session.get(KnowledgeBaseRecord, name)
@@ -500,14 +512,21 @@ class Store:
         return self._reload_assistant(assistant.id)
 
     def delete_assistant(self, username: str, assistant_id: int) -> None:
-        """Removes the assistant (owner or admin), its knowledge-base links and every conversation with it."""
+        """Removes the assistant (owner or admin), its knowledge-base links and the caller's conversations
+        with it; refused while other users hold conversations with it (theirs, with their ratings)."""
         with self.session() as session, session.begin():
-            assistant = self._changeable(
-                session, self._user(session, username), Assistant, assistant_id, "assistant"
+            user = self._user(session, username)
+            assistant = self._changeable(session, user, Assistant, assistant_id, "assistant")
+            conversations = list(
+                session.scalars(select(Conversation).where(Conversation.assistant_id == assistant.id))
             )
-            for conversation in session.scalars(
-                select(Conversation).where(Conversation.assistant_id == assistant.id)
-            ):
+            others = sum(conversation.user_id != user.id for conversation in conversations)
+            if others:
+                raise StoreError(
+                    f"assistant {assistant_id} holds {others} conversation(s) of other users, which deleting it "
+                    "would delete; it can be deleted once they have deleted theirs"
+                )
+            for conversation in conversations:
                 session.delete(conversation)
             session.delete(assistant)
 

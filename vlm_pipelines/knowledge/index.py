@@ -44,6 +44,7 @@ EXACT = re.compile(r"[\d_]|[a-z].*[A-Z]|.[A-Z].*[a-z]")
 RERANK_CANDIDATES = 20
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 UPSERT_BATCH = 256
+CHROMA_FOLDER = "chroma"  # under knowledge_dir: the one persistent Chroma client of every knowledge base
 
 
 @functools.cache
@@ -64,11 +65,18 @@ def knowledge_dir(data_dir: Path | None = None) -> Path:
     return Path(data_dir or settings.data_dir()) / "knowledge"
 
 
+RESERVED_NAMES = frozenset({CHROMA_FOLDER})  # folders of `knowledge_dir` that are not a knowledge base's
+
+
 def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name) or ".." in name:
         raise KnowledgeBaseError(
             f"knowledge base name {name!r}: use 1-63 letters, digits, '.', '_' and '-', starting with a letter "
             "or digit"
+        )
+    if name.casefold() in RESERVED_NAMES:
+        raise KnowledgeBaseError(
+            f"knowledge base name {name!r} is reserved (the index's own folder); choose another"
         )
     return name
 
@@ -188,7 +196,7 @@ class KnowledgeIndex:
         self.root = knowledge_dir(data_dir)
         self.folder = self.root / name
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.collection = _client(str(self.root / "chroma")).get_or_create_collection(
+        self.collection = _client(str(self.root / CHROMA_FOLDER)).get_or_create_collection(
             name=f"kb-{name}",
             embedding_function=MiniLMEmbeddingFunction(),
             configuration={"hnsw": {"space": "cosine"}},
@@ -435,7 +443,7 @@ class KnowledgeIndex:
         """Removes the knowledge base: its collection and its folder."""
         import shutil
 
-        _client(str(self.root / "chroma")).delete_collection(f"kb-{self.name}")
+        _client(str(self.root / CHROMA_FOLDER)).delete_collection(f"kb-{self.name}")
         shutil.rmtree(self.folder, ignore_errors=True)
 
 

@@ -69,7 +69,7 @@ READER_SYSTEM_PROMPT = "Answer with the exact value copied from the document. No
 READER_PROMPT = "Document:\n{text}\n\nQuestion: {question}"
 FIELD_QUESTION = "What is the {label}?"
 READER_STOP = ("\n",)
-MAX_FIELD_TOKENS = 48  # one field's value (a JSON key or a field question): short, whatever the task allows
+MAX_FIELD_TOKENS = 64  # one field's value (a JSON key or a field question): short, whatever the task allows
 # Per-key questions are short (the rows around the key's label): 16 to a SmolLM2 batch halves the decode
 # loops of batches of 8 at about 1.5x the cost of a step.
 FIELD_BATCH = 16
@@ -266,10 +266,9 @@ class OCRPipelineModel(VisionLanguageModel):
             return [self._answer_by_rules(item) for item in prepared]
         json_items = [item for item in prepared if _answer_type(item.request) == "json"]
         results = dict(zip(map(id, json_items), self._json_by_reader(json_items, config), strict=True))
-        # A field question reads the rows around its label (as a JSON key does); labels and orders read all.
-        fields = [
-            item for item in prepared if id(item) not in results and _answer_type(item.request) == "text"
-        ]
+        # A field question (the dataset names its field) reads the rows around its label, as a JSON key does;
+        # free questions (DocVQA and the like), labels and orders read the whole text.
+        fields = [item for item in prepared if id(item) not in results and _is_field_question(item.request)]
         others = [
             item for item in prepared if id(item) not in results and id(item) not in set(map(id, fields))
         ]
@@ -422,6 +421,11 @@ class OCRPipelineModel(VisionLanguageModel):
 def _field_config(config: GenerationConfig) -> GenerationConfig:
     """One field's value is short: at most MAX_FIELD_TOKENS, whatever the task allows."""
     return config.model_copy(update={"max_new_tokens": min(config.max_new_tokens, MAX_FIELD_TOKENS)})
+
+
+def _is_field_question(request: GenerationRequest) -> bool:
+    hints = request.hints
+    return _answer_type(request) == "text" and bool(hints.get("field_label") or hints.get("field_name"))
 
 
 def _answer_type(request: GenerationRequest) -> str:
