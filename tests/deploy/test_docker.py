@@ -171,7 +171,7 @@ def test_a_release_tag_run_answers_in_a_container_through_pipes_docker(
     version = tomllib.loads((repo / "model_packages" / "model-ocr" / "pyproject.toml").read_text())[
         "project"
     ]["version"]  # the checkout's release: the tag names it
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "tag", "-a",
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "tag", "-f", "-a",
                     f"model-ocr/v{version}", "-m", "release"], check=True)  # fmt: skip
     (tag,) = list_release_tags(repo)
     environment = tag_environment(tag, repo, tmp_path / "envs")  # what the tag's image would hold

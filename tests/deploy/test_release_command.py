@@ -26,7 +26,9 @@ def clone(tmp_path: Path) -> Path:
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{REPO_ROOT}", str(repo)], check=True)
     git(repo, "config", "user.name", "release test")
     git(repo, "config", "user.email", "release@test")
-    git(repo, "tag", "-a", f"{PACKAGE}/v{version_of(repo)}", "-m", "first release")
+    git(
+        repo, "tag", "-f", "-a", f"{PACKAGE}/v{version_of(repo)}", "-m", "first release"
+    )  # -f: the clone may hold it
     return repo
 
 

@@ -50,7 +50,7 @@ def test_each_release_tag_is_evaluated_in_its_own_environment(
         .split('version = "')[1]
         .split('"')[0]
     )
-    git(clone, "tag", "-a", f"model-ocr/v{version}", "-m", "first release")
+    git(clone, "tag", "-f", "-a", f"model-ocr/v{version}", "-m", "first release")  # -f: the clone may hold it
     adapter = clone / "model_packages" / "model-ocr" / "src" / "model_ocr" / "adapter.py"
     source = adapter.read_text(encoding="utf-8")
     assert CHANGED_LINE[0] in source
