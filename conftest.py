@@ -11,6 +11,7 @@ pointed to) goes through the `skip_or_fail` fixture, under the same rule.
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -56,3 +57,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if under_ci() and COMPONENTS[name].installable_in_ci:
             pytest.fail(f"CI=true and a required component is missing: {message}", pytrace=False)
         pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _sigterm_as_before():
+    """A test that runs Dagster in this process can leave SIGTERM ignored (Dagster maps SIGTERM to SIGINT's
+    handler, and a pytest-xdist worker ignores SIGINT); every process a later test starts would inherit that
+    and ignore SIGTERM. Each test gets the disposition the one before it had."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    if signal.getsignal(signal.SIGTERM) != before:
+        signal.signal(signal.SIGTERM, before)

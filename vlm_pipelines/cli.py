@@ -14,6 +14,7 @@ import gc
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import textwrap
@@ -440,7 +441,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print_leaderboard()
     write_output(report, args)
     print("Browse the runs, assets and metadata with: uv run vlmbench dev")
-    wall = time.monotonic() - getattr(args, "started", STARTED)
+    wall = time.monotonic() - args.started
     print(f"vlmbench demo: done in {int(wall // 60)} min {wall % 60:.0f} s", flush=True)
     return 1 if report.failures else 0
 
@@ -671,6 +672,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
         str(args.port),
     ]
     print(f"DAGSTER_HOME={home} {' '.join(command)}", flush=True)
+    # `dagster dev` maps SIGTERM to SIGINT's handler; started with SIGINT ignored (`vlmbench dev &` in a
+    # script, a CI step, a test worker) it would ignore SIGTERM too and never stop. The defaults, as from a
+    # terminal (an ignored signal stays ignored across exec).
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
     os.execvp(command[0], command)
     return 0
 

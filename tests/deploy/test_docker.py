@@ -173,7 +173,8 @@ def test_a_release_tag_run_answers_in_a_container_through_pipes_docker(
     ]["version"]  # the checkout's release: the tag names it
     subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "tag", "-f", "-a",
                     f"model-ocr/v{version}", "-m", "release"], check=True)  # fmt: skip
-    (tag,) = list_release_tags(repo)
+    # The clone also holds the tags at its commit (another package's release): this test runs model-ocr's.
+    (tag,) = [tag for tag in list_release_tags(repo) if tag.name == f"model-ocr/v{version}"]
     environment = tag_environment(tag, repo, tmp_path / "envs")  # what the tag's image would hold
     client = docker.DockerClient(base_url=docker_host)
     skeleton_image(client, IMAGE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ def test_models_lists_every_id_with_package_and_availability(project_env) -> Non
     assert result.returncode == 0, result.stderr
     for model_id in ("smollm2-135m", "tiny-qwen2.5-vl", "ocr-rules", "ocr-smollm2", "qwen2.5-vl-3b"):
         assert model_id in result.stdout
-    assert "model-hf 0.1.0" in result.stdout
+    version = tomllib.loads((REPO_ROOT / "model_packages" / "model-hf" / "pyproject.toml").read_text())
+    assert f"model-hf {version['project']['version']}" in result.stdout  # the checkout's release
     assert "qwen2.5-vl-3b: " in result.stdout and "model_path" in result.stdout
 
 

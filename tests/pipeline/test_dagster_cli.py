@@ -13,11 +13,13 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.pipeline.conftest import REPO_ROOT
 from tests.processes import free_port
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
+VLMBENCH = str(Path(sys.executable).with_name("vlmbench"))
 MODEL, TASK = "ocr-rules", "synth_vqa_en"
 # Only bounds a hang: on SIGTERM `dagster dev` waits up to 60 s for its webserver, then up to 60 s for its
 # daemon, before killing either, and a loaded machine can use all of that.
@@ -58,15 +60,38 @@ def test_dagster_job_execute_runs_one_partition_from_a_fresh_home(project_env) -
     assert list((Path(project_env["DAGSTER_HOME"]) / "storage").iterdir())
 
 
-def test_dagster_dev_serves_the_ui_and_stops_by_process_group(project_env) -> None:
+def _from_a_terminal() -> None:
+    """The signal dispositions of a command typed in a terminal. A pytest-xdist worker ignores SIGINT, and
+    after an in-process Dagster run SIGTERM too (Dagster maps SIGTERM to SIGINT's handler); a child inherits
+    ignored signals, and `dagster dev` started so ignores SIGTERM: that, not the machine's load, was this
+    test's hang."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+
+
+def _ignoring_both() -> None:
+    """As `vlmbench dev &` in a script (SIGINT ignored), from a parent that ignores SIGTERM as well."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("command", "start"),
+    [
+        pytest.param([DAGSTER, "dev", "-w", "workspace.yaml", "-h"], _from_a_terminal, id="dagster-dev"),
+        pytest.param([VLMBENCH, "dev", "--host"], _ignoring_both, id="vlmbench-dev-with-signals-ignored"),
+    ],
+)
+def test_dagster_dev_serves_the_ui_and_stops_by_process_group(project_env, command, start) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [DAGSTER, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [*command, "127.0.0.1", "--port", str(port)],
         cwd=REPO_ROOT,
         env=project_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=start,
     )
     members: list[psutil.Process] = []
     try:

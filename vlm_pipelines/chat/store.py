@@ -19,7 +19,7 @@ import hmac
 import os
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -583,11 +583,7 @@ class Store:
         return conversation
 
     def _holds(self, session: Session, user: User, conversation_id: int) -> bool:
-        try:
-            self._own_conversation(session, user, conversation_id)
-        except AccessError:
-            return False
-        return True
+        return _allowed(self._own_conversation, session, user, conversation_id)
 
     def conversation(self, username: str, conversation_id: int) -> Conversation:
         with self.session() as session:
@@ -606,11 +602,7 @@ class Store:
             ]  # fmt: skip
 
     def _can_see_assistant(self, session: Session, user: User, assistant_id: int) -> bool:
-        try:
-            self._visible_assistant(session, user, assistant_id)
-        except AccessError:
-            return False
-        return True
+        return _allowed(self._visible_assistant, session, user, assistant_id)
 
     def rename_conversation(self, username: str, conversation_id: int, title: str) -> None:
         with self.session() as session, session.begin():
@@ -690,3 +682,12 @@ class Store:
                 if question is not None:
                     rows.append((session.get(Assistant, conversation.assistant_id), question, answer))
         return rows
+
+
+def _allowed(check: Callable[..., object], *args: object) -> bool:
+    """Whether an access check (one that raises AccessError) lets the caller through."""
+    try:
+        check(*args)
+    except AccessError:
+        return False
+    return True

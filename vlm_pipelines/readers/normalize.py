@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import PIL
 import polars as pl
 from model_interface.images import ImageDecodeError, load_pages, page_count
 from PIL import Image
@@ -149,14 +150,60 @@ def _write_once(target: Path, data: bytes) -> Path:
     return Path(os.path.abspath(target))
 
 
+# Images shown to decode, by the sha256 of their bytes and the pages mode: (format, page count). Decoding is
+# most of a dataset read, and the same bytes decode the same way: a later read, in this process or (through
+# the marker files in `verified_dir`) in another, hashes the bytes and decodes nothing.
+_DECODED: dict[tuple[str, str], tuple[str, int]] = {}
+
+
+def _marker(verified_dir: Path, digest: str, pages: PagesMode) -> Path:
+    return verified_dir / f"pillow-{PIL.__version__}" / f"{digest}-{pages}"
+
+
+def _decoded_before(digest: str, pages: PagesMode, verified_dir: Path | None) -> tuple[str, int] | None:
+    known = _DECODED.get((digest, pages))
+    if known is None and verified_dir is not None:
+        try:
+            name, count = _marker(verified_dir, digest, pages).read_text(encoding="ascii").split()
+            known = _DECODED[(digest, pages)] = (name, int(count))
+        except (OSError, ValueError):
+            return None
+    return known
+
+
+def _remember_decoded(
+    digest: str, pages: PagesMode, verified_dir: Path | None, name: str, count: int
+) -> None:
+    _DECODED[(digest, pages)] = (name, count)
+    if verified_dir is not None:
+        _write_once(_marker(verified_dir, digest, pages), f"{name} {count}".encode("ascii"))
+
+
 def image_pages(
-    data: bytes, path: Path | None, cache_dir: Path | None, pages: PagesMode = "all"
+    data: bytes,
+    path: Path | None,
+    cache_dir: Path | None,
+    pages: PagesMode = "all",
+    verified_dir: Path | None = None,
 ) -> list[tuple[Path, str]]:
-    """(path, digest) of each page the model is shown for image `data`, decoded fully here.
+    """(path, digest) of each page the model is shown for image `data`, decoded fully here once (bytes seen to
+    decode before, in this process or with a marker in `verified_dir`, are not decoded again).
 
     A single-page image is itself (`path`, or its bytes stored in `cache_dir` when it has no file).
     A multi-page one becomes one PNG per page in `cache_dir` (`<sha256>-page<N>.png`; only page 1 when
     `pages` is "first"). RowRejected (corrupt image) when any page does not decode."""
+    digest = hashlib.sha256(data).hexdigest()
+    known = _decoded_before(digest, pages, verified_dir)
+    if known is not None and (known[1] == 1 or cache_dir is not None):
+        name, count = known
+        if count == 1:
+            return _single_page(data, digest, name, path, cache_dir)
+        stored = [
+            (Path(os.path.abspath(cache_dir / f"{digest}-page{number}.png")), f"{digest}-page{number}")
+            for number in range(1, (1 if pages == "first" else count) + 1)
+        ]
+        if all(target.is_file() for target, _ in stored):
+            return stored
     try:
         with Image.open(io.BytesIO(data)) as image:
             name, count = image.format or "unknown", page_count(image)
@@ -165,13 +212,10 @@ def image_pages(
         raise RowRejected(REASON_CORRUPT_IMAGE, _decode_detail(error)) from error
     except Exception as error:  # PIL raises many types for data it cannot identify
         raise RowRejected(REASON_CORRUPT_IMAGE, f"{type(error).__name__}: {error}") from error
-    digest = hashlib.sha256(data).hexdigest()
     if count == 1:
-        if path is not None:
-            return [(path, digest)]
-        if cache_dir is None:
-            raise ValueError("embedded images need an image_cache_dir")
-        return [(_write_once(cache_dir / f"{digest}{_EXTENSIONS.get(name, '.img')}", data), digest)]
+        found = _single_page(data, digest, name, path, cache_dir)
+        _remember_decoded(digest, pages, verified_dir, name, count)
+        return found
     if cache_dir is None:
         raise ValueError("multi-page images need an image_cache_dir")
     stored = []
@@ -180,7 +224,18 @@ def image_pages(
         page.save(buffer, format="PNG")
         target = cache_dir / f"{digest}-page{number}.png"
         stored.append((_write_once(target, buffer.getvalue()), f"{digest}-page{number}"))
+    _remember_decoded(digest, pages, verified_dir, name, count)
     return stored
+
+
+def _single_page(
+    data: bytes, digest: str, name: str, path: Path | None, cache_dir: Path | None
+) -> list[tuple[Path, str]]:
+    if path is not None:
+        return [(path, digest)]
+    if cache_dir is None:
+        raise ValueError("embedded images need an image_cache_dir")
+    return [(_write_once(cache_dir / f"{digest}{_EXTENSIONS.get(name, '.img')}", data), digest)]
 
 
 def _find_unicode_variant(path: Path, root: Path) -> Path | None:
@@ -253,11 +308,17 @@ class SampleAssembler:
     def _cache_dir(self) -> Path:
         return self.image_cache_dir if self.image_cache_dir is not None else self.root / DEFAULT_CACHE_FOLDER
 
+    @property
+    def _verified_dir(self) -> Path | None:
+        """Where markers of images seen to decode are kept: only in a cache folder the caller gave (never
+        in a dataset's own folder)."""
+        return self.image_cache_dir / "decoded" if self.image_cache_dir is not None else None
+
     def _resolve(self, image: ImageRef) -> list[tuple[Path, str]]:
         if isinstance(image, EmbeddedImage):
             if self.image_cache_dir is None:
                 raise ValueError("embedded images need an image_cache_dir")
-            return image_pages(image.data, None, self.image_cache_dir, self.pages)
+            return image_pages(image.data, None, self.image_cache_dir, self.pages, self._verified_dir)
         return self._resolve_local(image.path)
 
     def _resolve_local(self, reference: str) -> list[tuple[Path, str]]:
@@ -291,7 +352,7 @@ class SampleAssembler:
         except OSError as error:
             return RowRejected(REASON_CORRUPT_IMAGE, f"{reference}: unreadable ({error.strerror})")
         try:
-            return image_pages(data, path, self._cache_dir, self.pages)
+            return image_pages(data, path, self._cache_dir, self.pages, self._verified_dir)
         except RowRejected as rejected:
             return RowRejected(rejected.reason, f"{reference}: {rejected.detail}")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -68,6 +69,15 @@ def encode_page(page: Image.Image, max_side: int = MAX_SIDE) -> str:
     return f"data:image/{kind};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+@functools.lru_cache(maxsize=256)  # a few MB: thumbnails
+def _page_uris(path: str, mtime_ns: int, size: int, max_side: int) -> tuple[str, ...]:
+    """The data URIs of a file's pages, encoded once per process for each version of the file (the explorers
+    of every task are rewritten with each leaderboard)."""
+    from model_interface import load_pages
+
+    return tuple(encode_page(page, max_side) for page in load_pages(path))
+
+
 class _Images:
     """Each distinct image file read once; its pages become data URIs, up to `max_images` pages."""
 
@@ -83,22 +93,21 @@ class _Images:
         return self.by_path[path]
 
     def _read(self, path: str) -> list[dict[str, Any]]:
-        from model_interface import load_pages
-
         name = Path(path).name
         try:
-            pages = load_pages(path)
+            stat = Path(path).stat()
+            pages = _page_uris(path, stat.st_mtime_ns, stat.st_size, self.max_side)
         except Exception as error:  # noqa: BLE001 - a page that cannot be read is named, not shown
             return [{"name": name, "image": None, "problem": str(error)}]
         shown = []
-        for number, page in enumerate(pages, start=1):
+        for number, uri in enumerate(pages, start=1):
             label = f"{name} p{number}" if len(pages) > 1 else name
             if len(self.uris) >= self.max_images:
                 shown.append(
                     {"name": label, "image": None, "problem": f"not embedded: over {self.max_images} pages"}
                 )
                 continue
-            self.uris.append(encode_page(page, self.max_side))
+            self.uris.append(uri)
             shown.append({"name": label, "image": len(self.uris) - 1, "problem": ""})
         return shown
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import functools
+import io
+import math
 from pathlib import Path
 
 import polars as pl
@@ -19,25 +22,50 @@ def pyplot():
 
 def bar_with_ci(table: pl.DataFrame, label_column: str, title: str, path: Path) -> Path:
     """Horizontal bars of `mean` with `ci_low`..`ci_high` error bars, one per row of `table`."""
+    path.write_bytes(
+        _bar_png(
+            tuple(str(value) for value in table[label_column].to_list()),
+            tuple(table["mean"].to_list()),
+            tuple(table["ci_low"].fill_null(math.nan).to_list()),  # a missing bound draws no error bar
+            tuple(table["ci_high"].fill_null(math.nan).to_list()),
+            title,
+        )
+    )
+    return path
+
+
+@functools.lru_cache(maxsize=256)
+def _bar_png(
+    labels: tuple[str, ...],
+    means: tuple[float, ...],
+    lows: tuple[float, ...],
+    highs: tuple[float, ...],
+    title: str,
+) -> bytes:
+    """The PNG of `bar_with_ci`; the same figures are drawn once per process (a leaderboard rebuilt after one
+    task's new result redraws only that task's plot)."""
     plt = pyplot()
-    labels = [str(value) for value in table[label_column].to_list()]
-    means = table["mean"].to_numpy()
-    lower = means - table["ci_low"].to_numpy()
-    upper = table["ci_high"].to_numpy() - means
     height = max(2.0, 0.35 * len(labels) + 1.0)
     figure, axis = plt.subplots(figsize=(7, height))
     # Asymmetric errors as nested lists: a (2, n) numpy array trips a NumPy deprecation inside matplotlib.
-    errors = [lower.tolist(), upper.tolist()]
+    errors = [
+        [m - low for m, low in zip(means, lows, strict=True)],
+        [h - m for m, h in zip(means, highs, strict=True)],
+    ]
     axis.barh(range(len(labels)), means, xerr=errors, color="#4c78a8", ecolor="#333", capsize=3)
-    axis.set_xlim(min(0.0, float(table["ci_low"].min())), max(1.0, float(table["ci_high"].max())))
+    axis.set_xlim(
+        min([0.0, *(low for low in lows if not math.isnan(low))]),
+        max([1.0, *(high for high in highs if not math.isnan(high))]),
+    )
     axis.set_yticks(range(len(labels)), labels)
     axis.invert_yaxis()
     axis.set_xlabel("mean (95% bootstrap CI)")
     axis.set_title(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
-    return path
+    return buffer.getvalue()
 
 
 def score_histogram(scores: pl.DataFrame, metrics: list[str], title: str, path: Path) -> Path:

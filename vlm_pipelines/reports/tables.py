@@ -44,8 +44,10 @@ def markdown_table(frame: pl.DataFrame, digits: int = 3) -> str:
 
 
 @cache
+@cache
 def environment() -> jinja2.Environment:
-    """The report templates (`reports/templates/*.j2`); HTML templates autoescape."""
+    """The report templates (`reports/templates/*.j2`); HTML templates autoescape. One per process, so each
+    template is compiled once (and again when its file changes)."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("vlm_pipelines.reports", "templates"),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),

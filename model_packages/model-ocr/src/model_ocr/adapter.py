@@ -88,6 +88,10 @@ READER_EXAMPLES = [
 # instance that reads with it.
 _READINGS: dict[tuple[str, str, int], dict[str, list[OCRLine]]] = {}
 _READINGS_LOCK = threading.Lock()
+# (path, mtime, size) -> the content keys of its pages, for every instance: a file read before is not decoded
+# again to find its keys.
+_FILE_KEYS: dict[tuple[str, int, int], tuple[str, ...]] = {}
+MAX_FILE_KEYS = 65536
 
 
 class OCRParams(BaseModel):
@@ -154,7 +158,6 @@ class OCRPipelineModel(VisionLanguageModel):
         self.mode = mode
         self._engine: OCREngine | None = None
         self._pages: dict[str, list[OCRLine]] = {}  # content key -> OCR lines (in original pixels)
-        self._file_keys: dict[tuple[str, int, int], tuple[str, ...]] = {}  # (path, mtime, size) -> page keys
         self._cache_lock = _READINGS_LOCK
 
     @property
@@ -183,7 +186,7 @@ class OCRPipelineModel(VisionLanguageModel):
             stat = Path(image).stat()
             file_id = (str(Path(image).resolve()), stat.st_mtime_ns, stat.st_size)
             with self._cache_lock:
-                known = self._file_keys.get(file_id)
+                known = _FILE_KEYS.get(file_id)
                 if known is not None and all(key in self._pages for key in known):
                     return [(key, None) for key in known]
             pages = load_pages(image)
@@ -192,7 +195,9 @@ class OCRPipelineModel(VisionLanguageModel):
         keys = [hashlib.sha256(page.tobytes()).hexdigest() + f"-{page.width}x{page.height}" for page in pages]
         if file_id is not None:
             with self._cache_lock:
-                self._file_keys[file_id] = tuple(keys)
+                _FILE_KEYS[file_id] = tuple(keys)
+                while len(_FILE_KEYS) > MAX_FILE_KEYS:  # oldest first
+                    _FILE_KEYS.pop(next(iter(_FILE_KEYS)))
         return list(zip(keys, pages, strict=True))
 
     def _ocr(self, image: Image.Image) -> tuple[list[OCRLine], float]:
@@ -330,15 +335,16 @@ class OCRPipelineModel(VisionLanguageModel):
         labels = label_candidates(
             request.prompt, request.hints.get("field_name"), request.hints.get("field_label")
         )
-        lines = [line for page in self._lines(item) for line in page]
-        near = label_context(lines, labels, self.params.label_score_cutoff)
-        return replace(item, pages=[near]) if near else item
+        return replace(item, pages=self._near_labels(item, labels))
 
     def _field_pages(self, item: _Prepared, key: str, label: str) -> list[list[OCRLine] | None]:
         """The OCR lines a per-key question is asked over: the rows around the key's label when it is
         found (a short prompt), else every page."""
+        return self._near_labels(item, label_candidates("", key, label))
+
+    def _near_labels(self, item: _Prepared, labels: list[str]) -> list[list[OCRLine] | None]:
         lines = [line for page in self._lines(item) for line in page]
-        near = label_context(lines, label_candidates("", key, label), self.params.label_score_cutoff)
+        near = label_context(lines, labels, self.params.label_score_cutoff)
         return [near] if near else item.pages
 
     def _json_by_reader(self, prepared: list[_Prepared], config: GenerationConfig) -> list[GenerationResult]:

@@ -1,0 +1,99 @@
+"""Issue 21: the dataset step costs no more than reading the data. An image is decoded in full once, to
+quarantine what does not decode; a later read of the same bytes (in this process, or in another through the
+markers in the image cache) hashes them and decodes nothing. What does not decode is decoded, and
+quarantined, on every read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vlm_pipelines.readers import normalize
+from vlm_pipelines.readers.normalize import LocalImage, RowDraft, SampleAssembler
+
+
+def _dataset(root: Path) -> None:
+    root.mkdir()
+    Image.new("RGB", (40, 30), "white").save(root / "good.png")
+    Image.effect_noise((64, 64), 60).convert("RGB").save(root / "broken.png")
+    whole = (root / "broken.png").read_bytes()
+    (root / "broken.png").write_bytes(whole[: len(whole) // 2])  # opens, then fails to decode
+    frames = [Image.new("RGB", (20, 20), colour) for colour in ("red", "blue")]
+    frames[0].save(root / "two.tif", save_all=True, append_images=frames[1:])
+
+
+def _read(root: Path, cache: Path | None):
+    assembler = SampleAssembler(root, cache)
+    for name in ("good.png", "broken.png", "two.tif"):
+        assembler.add(RowDraft(name, {"image": name}, [LocalImage(name)], f"what is {name}?", ["x"]))
+    return assembler.result("test", root)
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of bytes each full decode was given; the in-process memory starts empty, as in a new
+    process."""
+    monkeypatch.setattr(normalize, "_DECODED", {})
+    calls: list[int] = []
+    real = normalize.load_pages
+
+    def counting(data, **options):
+        calls.append(len(data))
+        return real(data, **options)
+
+    monkeypatch.setattr(normalize, "load_pages", counting)
+    return calls
+
+
+def test_a_second_read_decodes_only_what_failed_and_gives_the_same_tables(
+    tmp_path: Path, decodes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    _dataset(root)
+    first = _read(root, cache)
+    assert len(decodes) == 3
+    assert first.samples.height == 2 and first.quarantine.height == 1
+    assert first.quarantine["reason"][0].startswith("corrupt image")
+
+    decodes.clear()
+    again = _read(root, cache)  # the same process
+    assert len(decodes) == 1  # the broken file only
+    assert again.samples.equals(first.samples) and again.quarantine.equals(first.quarantine)
+
+    monkeypatch.setattr(normalize, "_DECODED", {})  # another process: the markers in the cache remain
+    decodes.clear()
+    elsewhere = _read(root, cache)
+    assert len(decodes) == 1
+    assert elsewhere.samples.equals(first.samples) and elsewhere.quarantine.equals(first.quarantine)
+
+
+def test_changed_bytes_and_a_removed_page_file_are_decoded_again(tmp_path: Path, decodes: list[int]) -> None:
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    _dataset(root)
+    first = _read(root, cache)
+    Image.new("RGB", (41, 30), "white").save(root / "good.png")  # new bytes
+    for page in cache.glob("*-page2.png"):  # the stored page of the two-page file is gone
+        page.unlink()
+    decodes.clear()
+    again = _read(root, cache)
+    assert sorted(decodes) == sorted(
+        [
+            (root / "good.png").stat().st_size,
+            (root / "broken.png").stat().st_size,
+            (root / "two.tif").stat().st_size,
+        ]
+    )
+    assert again.samples.height == first.samples.height == 2
+    assert all(Path(path).is_file() for paths in again.samples["image_paths"] for path in paths)
+
+
+def test_no_marker_is_written_into_a_dataset_folder(tmp_path: Path, decodes: list[int]) -> None:
+    root = tmp_path / "data"
+    _dataset(root)
+    _read(root, None)  # a reader used alone: multi-page files go to <folder>/.images, markers nowhere
+    assert not any(path.name == "decoded" for path in root.rglob("*"))
+    decodes.clear()
+    _read(root, None)
+    assert len(decodes) == 1  # this process remembers what decoded
