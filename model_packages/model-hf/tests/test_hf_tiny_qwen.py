@@ -132,3 +132,28 @@ def test_max_pixels_caps_the_image_tokens(cache: Path, tiny_qwen, page_paths) ->
     default = tiny_qwen.generate([request], GREEDY)[0]
     assert capped.ok, capped.error
     assert capped.prompt_tokens < default.prompt_tokens
+
+
+def test_images_reach_the_processor_resized_as_the_reference_wrappers_resize_them(
+    tiny_qwen, page_paths, tmp_path: Path
+) -> None:
+    """lmms-eval's and VLMEvalKit's Qwen-VL wrappers resize each image with Pillow (qwen_vl_utils.fetch_image:
+    smart resize to multiples of patch x merge within the pixel limits, bicubic) before the processor; the model
+    gets those pixels, not the processor's own resize of the original (which differ on a detailed page)."""
+    import torch
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    detailed = tmp_path / "noise.png"
+    Image.effect_noise((640, 480), 80).convert("RGB").save(detailed)
+    image_processor = tiny_qwen._processor.image_processor
+    for path in [*page_paths, detailed]:
+        text, images = tiny_qwen._prepare(GenerationRequest(prompt="What is the total?", images=[path]))
+        original = Image.open(path).convert("RGB")
+        height, width = smart_resize(
+            original.height, original.width, factor=28, min_pixels=56 * 56, max_pixels=112 * 112
+        )
+        reference = original.resize((width, height), Image.Resampling.BICUBIC)
+        expected = image_processor(images=[reference], return_tensors="pt")["pixel_values"]
+        assert torch.equal(tiny_qwen._encode([text], [images])["pixel_values"], expected), path.name
+    unresized = image_processor(images=[original], return_tensors="pt")["pixel_values"]
+    assert not torch.equal(unresized, expected)
