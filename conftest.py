@@ -10,10 +10,21 @@ pointed to) goes through the `skip_or_fail` fixture, under the same rule.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import statistics
+from collections import defaultdict
+from pathlib import Path
 
 import pytest
+
+# Seconds each test file took (setup, call and teardown of all its tests) in a two-worker run of this
+# suite: `uv run pytest --store-file-durations` rewrites it (VLMBENCH_TEST_DURATIONS names another file).
+# Only the order of the files depends on it.
+FILE_DURATIONS = Path(
+    os.environ.get("VLMBENCH_TEST_DURATIONS") or Path(__file__).parent / "tests" / "file_durations.json"
+)
 
 
 def under_ci() -> bool:
@@ -53,10 +64,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             )
         if probe(name).ok:
             continue
-        message = missing_message(name)
-        if under_ci() and COMPONENTS[name].installable_in_ci:
-            pytest.fail(f"CI=true and a required component is missing: {message}", pytrace=False)
-        pytest.skip(message)
+        if COMPONENTS[name].installable_in_ci:
+            skip_or_fail_now(missing_message(name))
+        pytest.skip(missing_message(name))
 
 
 @pytest.fixture(autouse=True)
@@ -68,3 +78,44 @@ def _sigterm_as_before():
     yield
     if signal.getsignal(signal.SIGTERM) != before:
         signal.signal(signal.SIGTERM, before)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-file-durations",
+        action="store_true",
+        help=f"write each test file's seconds to {FILE_DURATIONS}",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slowest files first. pytest-xdist (`--dist loadfile --no-loadscope-reorder`) hands whole files to
+    whichever worker is free, in this order, so no long file starts last while the other worker idles."""
+    try:
+        seconds = json.loads(FILE_DURATIONS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    unknown = statistics.median(seconds.values()) if seconds else 0.0  # a new file: a typical one
+    first_seen: dict[str, int] = {}
+    for item in items:
+        first_seen.setdefault(item.nodeid.split("::")[0], len(first_seen))
+
+    def file_order(item: pytest.Item) -> tuple[float, int]:
+        path = item.nodeid.split("::")[0]
+        return -seconds.get(path, unknown), first_seen[path]
+
+    items.sort(key=file_order)  # stable: a file's tests keep their order
+
+
+_file_seconds: defaultdict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _file_seconds[report.nodeid.split("::")[0]] += report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not session.config.getoption("store_file_durations") or hasattr(session.config, "workerinput"):
+        return  # the controller, which gets every worker's reports, writes the file
+    seconds = {path: round(total, 1) for path, total in sorted(_file_seconds.items())}
+    FILE_DURATIONS.write_text(json.dumps(seconds, indent=1) + "\n", encoding="utf-8")

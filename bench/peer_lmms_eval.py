@@ -10,7 +10,9 @@ offline by model-hf), float32 on the CPU, greedy, `max_new_tokens` 16, 2 threads
 
 - A: `vlmbench run --model tiny-qwen2.5-vl --dataset <parquet> --batch-size B --model-param num_threads=2`
 - B: `lmms-eval --model qwen2_5_vl --tasks vlmbench_peer --batch_size B` through a launcher that forces
-  float32 (lmms-eval 0.7.3 hard-codes bfloat16 for Qwen2.5-VL), with OMP_NUM_THREADS=2.
+  float32 (lmms-eval 0.7.3 hard-codes bfloat16 for Qwen2.5-VL), with OMP_NUM_THREADS=2. lmms-eval 0.7.3 hands
+  qwen_vl_utils a JPEG (quality 85) copy of each image; `--lmms-images png` gives it the file's own pixels, as
+  vlmbench does, to tell that difference from any other when answers differ.
 
 The samples are the synthetic English field questions (`synth_vqa_en` documents), written once per sample
 count as one Hugging Face parquet file that both tools read (the smaller sets are the first rows of the
@@ -90,7 +92,9 @@ def doc_to_text(doc, lmms_eval_specific_kwargs=None):
 def process_results(doc, results):
     return {"exact_match": float(results[0].strip().lower() == doc["answer"].strip().lower())}
 """
-# lmms-eval 0.7.3 loads Qwen2.5-VL in bfloat16 whatever the device; vlmbench runs float32 on a CPU.
+# lmms-eval 0.7.3 loads Qwen2.5-VL in bfloat16 whatever the device; vlmbench runs float32 on a CPU. It also
+# re-encodes every image as a JPEG of quality 85 (`Qwen2_5_VL._encode_image_data_url`) before qwen_vl_utils
+# reads it back; vlmbench gives the model the file's own pixels. `--lmms-images png` makes lmms-eval do so too.
 LAUNCHER = """
 import sys
 
@@ -108,6 +112,13 @@ def _float32(cls, *args, **kwargs):
 
 Qwen2_5_VLForConditionalGeneration.from_pretrained = classmethod(_float32)
 torch.set_num_threads(int(sys.argv.pop(1)))
+if sys.argv.pop(1) == "png":  # --lmms-images png: the document's own pixels instead of a JPEG (quality 85) copy
+    from lmms_eval.models.model_utils.media_encoder import encode_image_to_data_url
+    from lmms_eval.models.simple.qwen2_5_vl import Qwen2_5_VL
+
+    Qwen2_5_VL._encode_image_data_url = lambda self, image: encode_image_to_data_url(
+        image, image_format="PNG", convert_rgb=True
+    )
 
 from lmms_eval.__main__ import cli_evaluate
 
@@ -220,14 +231,21 @@ def run_vlmbench(parquet: Path, out: Path, batch: int, threads: int) -> float:
 
 
 def run_lmms_eval(
-    python: Path, launcher: Path, tasks: Path, checkpoint: Path, out: Path, batch: int, threads: int
+    python: Path,
+    launcher: Path,
+    tasks: Path,
+    checkpoint: Path,
+    out: Path,
+    batch: int,
+    threads: int,
+    images: str,
 ) -> float:
     model_args = (
         f"pretrained={checkpoint},device=cpu,device_map=cpu,attn_implementation=sdpa,"
         f"min_pixels={MIN_PIXELS},max_pixels={MAX_PIXELS}"
     )
     command = [
-        str(python), str(launcher), str(threads), "--model", "qwen2_5_vl", "--model_args", model_args, "--tasks",
+        str(python), str(launcher), str(threads), images, "--model", "qwen2_5_vl", "--model_args", model_args, "--tasks",
         TASK_NAME, "--include_path", str(tasks), "--batch_size", str(batch), "--log_samples", "--output_path",
         str(out / "lmms"),
     ]  # fmt: skip
@@ -379,6 +397,9 @@ def main() -> None:
     parser.add_argument("--strict", action="store_true", help="refuse to run a pair above --max-load")
     parser.add_argument("--venv", type=Path, default=REPO / ".bench" / "lmms-eval-venv")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--lmms-images", choices=("jpeg", "png"), default="jpeg",
+                        help="what lmms-eval hands qwen_vl_utils: a JPEG (quality 85) copy of each image, as "
+                        "lmms-eval 0.7.3 does (default), or a lossless PNG of the file's own pixels")  # fmt: skip
     args = parser.parse_args()
 
     from model_hf.tiny_qwen import ensure_tiny_qwen
@@ -394,6 +415,7 @@ def main() -> None:
     result: dict = {
         "threads": args.threads,
         "lmms_eval": LMMS_EVAL_VERSION,
+        "lmms_images": args.lmms_images,
         "max_load": args.max_load,
         "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
         "workloads": [],
@@ -420,7 +442,9 @@ def main() -> None:
                 if tool == "vlmbench":
                     walls[tool] = run_vlmbench(parquet, out, batch, args.threads)
                 else:
-                    walls[tool] = run_lmms_eval(python, launcher, tasks, checkpoint, out, batch, args.threads)
+                    walls[tool] = run_lmms_eval(
+                        python, launcher, tasks, checkpoint, out, batch, args.threads, args.lmms_images
+                    )
                 folders[tool] = out
             same, differing = compare(
                 vlmbench_answers(folders["vlmbench"]), lmms_answers(folders["lmms-eval"], parquet)
