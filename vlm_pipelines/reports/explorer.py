@@ -78,6 +78,13 @@ def _page_uris(path: str, mtime_ns: int, size: int, max_side: int) -> tuple[str,
     return tuple(encode_page(page, max_side) for page in load_pages(path))
 
 
+def page_uris(path: str, max_side: int = MAX_SIDE) -> tuple[str, ...]:
+    """The data URIs of a file's pages, encoded once per process for each version of the file (the task
+    report and the explorers share them)."""
+    stat = Path(path).stat()
+    return _page_uris(path, stat.st_mtime_ns, stat.st_size, max_side)
+
+
 class _Images:
     """Each distinct image file read once; its pages become data URIs, up to `max_images` pages."""
 
@@ -95,8 +102,7 @@ class _Images:
     def _read(self, path: str) -> list[dict[str, Any]]:
         name = Path(path).name
         try:
-            stat = Path(path).stat()
-            pages = _page_uris(path, stat.st_mtime_ns, stat.st_size, self.max_side)
+            pages = page_uris(path, self.max_side)
         except Exception as error:  # noqa: BLE001 - a page that cannot be read is named, not shown
             return [{"name": name, "image": None, "problem": str(error)}]
         shown = []

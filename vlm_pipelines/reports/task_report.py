@@ -9,9 +9,7 @@ sent alone; `report.md` links the PNG files written beside it.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import io
 import json
 import subprocess
 from collections.abc import Sequence
@@ -32,7 +30,6 @@ __all__ = ["TaskReport", "build_task_report", "png_data_uri", "run_ids_of"]
 
 WORST_SAMPLES = 8  # the Markdown report's and the Dagster metadata's short list
 THUMBNAIL_PX = 480  # long side of a page as the HTML report shows it (and of the Markdown's thumbnails)
-EMBEDDED_PX = 1600  # long side of the page embedded in the HTML report: a click shows it at this size
 EMBEDDED_IMAGES = 200  # imperfect samples (worst first) whose page is embedded; the rest are listed
 SAMPLES_PER_PAGE = 25
 SAMPLE_LABELS = {  # score column -> what the report calls it beside a sample
@@ -160,16 +157,16 @@ def _thumbnail(image_path: str, out: Path) -> Path | None:
         return None
 
 
-def page_data_uri(image_path: str, long_side: int = EMBEDDED_PX) -> str | None:
-    """The first page of an image file as a JPEG data URI, its long side at most `long_side` pixels."""
+def page_data_uri(image_path: str) -> str | None:
+    """The first page of an image file as a data URI, as the sample explorer embeds it (its long side at most
+    explorer.MAX_SIDE pixels), encoded once per process for each version of the file: the imperfect samples
+    of a task share a few documents."""
+    from vlm_pipelines.reports.explorer import page_uris
+
     try:
-        image = load_pages(image_path, first_only=True)[0]
+        return page_uris(image_path)[0]
     except Exception:  # noqa: BLE001 - an unreadable image is listed without its page
         return None
-    image.thumbnail((long_side, long_side))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def wide_table(grouped: pl.DataFrame, by: list[str], metrics: list[str]) -> pl.DataFrame:
