@@ -21,13 +21,9 @@ TEMPLATE_VARIABLES: tuple[str, ...] = (
 _ENVIRONMENT = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
+@functools.lru_cache(maxsize=512)  # a prompt is compiled once per process, not once per sample set
 def compile_template(text: str) -> jinja2.Template:
     """The compiled template; ValueError with the line number when the syntax is wrong."""
-    return _compiled(text)
-
-
-@functools.lru_cache(maxsize=512)  # a prompt is compiled once per process, not once per sample set
-def _compiled(text: str) -> jinja2.Template:
     try:
         return _ENVIRONMENT.from_string(text)
     except jinja2.TemplateSyntaxError as error:

@@ -199,7 +199,7 @@ def image_pages(
         if count == 1:
             return _single_page(data, digest, name, path, cache_dir)
         stored = [
-            (Path(os.path.abspath(cache_dir / f"{digest}-page{number}.png")), f"{digest}-page{number}")
+            (Path(os.path.abspath(_page_file(cache_dir, digest, number))), f"{digest}-page{number}")
             for number in range(1, (1 if pages == "first" else count) + 1)
         ]
         if all(target.is_file() for target, _ in stored):
@@ -222,10 +222,15 @@ def image_pages(
     for number, page in enumerate(decoded, start=1):  # already upright 8-bit RGB
         buffer = io.BytesIO()
         page.save(buffer, format="PNG")
-        target = cache_dir / f"{digest}-page{number}.png"
+        target = _page_file(cache_dir, digest, number)
         stored.append((_write_once(target, buffer.getvalue()), f"{digest}-page{number}"))
     _remember_decoded(digest, pages, verified_dir, name, count)
     return stored
+
+
+def _page_file(cache_dir: Path, digest: str, number: int) -> Path:
+    """Where page `number` of a multi-page image is stored as PNG."""
+    return cache_dir / f"{digest}-page{number}.png"
 
 
 def _single_page(

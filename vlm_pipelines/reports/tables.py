@@ -44,7 +44,6 @@ def markdown_table(frame: pl.DataFrame, digits: int = 3) -> str:
 
 
 @cache
-@cache
 def environment() -> jinja2.Environment:
     """The report templates (`reports/templates/*.j2`); HTML templates autoescape. One per process, so each
     template is compiled once (and again when its file changes)."""
