@@ -157,3 +157,58 @@ def test_images_reach_the_processor_resized_as_the_reference_wrappers_resize_the
         assert torch.equal(tiny_qwen._encode([text], [images])["pixel_values"], expected), path.name
     unresized = image_processor(images=[original], return_tensors="pt")["pixel_values"]
     assert not torch.equal(unresized, expected)
+
+
+def test_a_page_that_several_requests_share_is_prepared_once(
+    tiny_qwen, page_paths, monkeypatch, tmp_path
+) -> None:
+    """Questions on one page decode and resize it once per process (a spy counts the preparations; the real
+    preparation runs), with the answers it gives when every request prepares its own copy; a file rewritten
+    in place is prepared again."""
+    from model_hf.adapter import PreparedPages
+
+    shared = tmp_path / "shared.png"
+    shared.write_bytes(page_paths[3].read_bytes())
+    requests = requests_for([shared, page_paths[0], shared, shared])
+    prepared: list[str] = []
+    real = tiny_qwen._prepare_pages
+
+    def counting(source):
+        prepared.append(Path(source).name)
+        return real(source)
+
+    monkeypatch.setattr(tiny_qwen, "_prepare_pages", counting)
+    monkeypatch.setattr(tiny_qwen, "_prepared_pages", PreparedPages(0))  # nothing kept: each prepares its own
+    uncached = [result.text for result in tiny_qwen.generate(requests, GREEDY)]
+    assert prepared == ["shared.png", "page0.png", "shared.png", "shared.png"]
+
+    prepared.clear()
+    monkeypatch.setattr(tiny_qwen, "_prepared_pages", PreparedPages(2**20))
+    assert [result.text for result in tiny_qwen.generate(requests, GREEDY)] == uncached
+    assert prepared == ["shared.png", "page0.png"]
+
+    shared.write_bytes(page_paths[1].read_bytes())  # another page under the same name
+    rewritten = tiny_qwen.generate(requests_for([shared]), GREEDY)[0]
+    assert prepared == ["shared.png", "page0.png", "shared.png"]
+    original = tiny_qwen.generate(requests_for(page_paths[1:2]), GREEDY)[0]
+    assert rewritten.prompt_tokens == original.prompt_tokens
+
+
+def test_prepared_pages_keep_to_their_byte_budget(page_paths) -> None:
+    from model_hf.adapter import PreparedPages
+    from model_interface.images import load_pages
+
+    # 100x100, 300x80, 50x400 and 640x480 pages, 3 bytes a pixel
+    sizes = {path.name: path for path in page_paths}
+    pages = PreparedPages(budget=100 * 100 * 3 + 300 * 80 * 3)
+    first = pages.get(sizes["page0.png"], None, load_pages)
+    assert pages.get(sizes["page0.png"], None, load_pages) is first  # kept
+    second = pages.get(sizes["page1.png"], None, load_pages)
+    pages.get(sizes["page0.png"], None, load_pages)  # page0 now the most recently used
+    pages.get(sizes["page2.png"], None, load_pages)  # 50x400 pushes out the least recently used: page1
+    assert pages.get(sizes["page0.png"], None, load_pages) is first
+    assert pages.get(sizes["page1.png"], None, load_pages) is not second
+    assert pages._bytes <= pages.budget
+    assert pages.get(sizes["page3.png"], None, load_pages)[0].size == (640, 480)  # over the budget: not kept
+    assert pages._bytes <= pages.budget
+    assert pages.get(sizes["page0.png"], "other settings", load_pages) is not first  # settings are in the key

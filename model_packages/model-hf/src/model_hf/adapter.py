@@ -22,6 +22,7 @@ import contextlib
 import copy
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +38,16 @@ from model_interface import (
     VisionLanguageModel,
     package_version,
 )
+from model_interface.images import ImageSource, load_pages
 from model_interface.timing import reset_peak_memory
 from pydantic import BaseModel, ConfigDict, Field
 
 from model_hf.hardware import resolve_attn_implementation, resolve_device, resolve_dtype
 
 PACKAGE = "model-hf"
+# Pages decoded and resized for the model are kept by image file, up to this many bytes of pixels, so the
+# questions that share a page (several per document in most document sets) prepare it once.
+PREPARED_PAGES_BYTES = 256 * 2**20
 
 
 class HFParams(BaseModel):
@@ -183,6 +188,7 @@ class HFModel(VisionLanguageModel):
         self._images_kwargs: dict[str, Any] = {}
         self._qwen_vl_sizes: tuple[int, int, int] | None = None  # see resize_as_qwen_vl_utils
         self._tokenizer_lock = threading.RLock()
+        self._prepared_pages = PreparedPages(PREPARED_PAGES_BYTES)
 
     @property
     def is_multimodal(self) -> bool:
@@ -380,9 +386,11 @@ class HFModel(VisionLanguageModel):
 
     def _prepare(self, request: GenerationRequest) -> tuple[str, list[Any]]:
         """Loads the request's images and renders its chat template: (prompt text, images)."""
-        images = request.load_images()
-        if self._qwen_vl_sizes is not None:
-            images = [resize_as_qwen_vl_utils(image, *self._qwen_vl_sizes) for image in images]
+        images = [
+            page
+            for source in request.images
+            for page in self._prepared_pages.get(source, self._qwen_vl_sizes, self._prepare_pages)
+        ]
         if images and not self.is_multimodal:
             raise ValueError(
                 f"{self.model_id} is a text-only model and cannot read images; "
@@ -407,6 +415,14 @@ class HFModel(VisionLanguageModel):
         template_owner = self._processor if self.is_multimodal else self._tokenizer
         text = template_owner.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return text, images
+
+    def _prepare_pages(self, source: ImageSource) -> list[Any]:
+        """One image's pages as the model reads them: 8-bit RGB, upright (`load_pages`), and for Qwen-VL
+        resized as qwen_vl_utils resizes them."""
+        pages = load_pages(source)
+        if self._qwen_vl_sizes is not None:
+            pages = [resize_as_qwen_vl_utils(page, *self._qwen_vl_sizes) for page in pages]
+        return pages
 
     def _encode(self, texts: list[str], images: list[list[Any]]) -> Any:
         """Tokenizes a batch, left-padded; images go to the processor, nested per request."""
@@ -506,6 +522,45 @@ def qwen_vl_sizes(config: Any, image_processor: Any, kwargs: dict[str, Any]) -> 
     limit = size.get if isinstance(size, dict) else lambda name: getattr(size, name, None)
     factor = image_processor.patch_size * image_processor.merge_size
     return factor, limit("shortest_edge"), limit("longest_edge")
+
+
+class PreparedPages:
+    """A file's prepared pages, by the file (resolved path, modification time, size) and the resize
+    settings, least recently used out first once their pixels pass `budget` bytes. Pages given as bytes or
+    open images are prepared every time. The pages are shared: callers must not change them in place."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._pages: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(
+        self, source: ImageSource, settings: Any, prepare: Callable[[ImageSource], list[Any]]
+    ) -> list[Any]:
+        if not isinstance(source, (str, Path)):
+            return prepare(source)
+        try:
+            stat = Path(source).stat()
+        except OSError:
+            return prepare(source)  # load_pages names the missing file
+        key = (str(Path(source).resolve()), stat.st_mtime_ns, stat.st_size, settings)
+        with self._lock:
+            pages = self._pages.get(key)
+            if pages is not None:
+                self._pages.move_to_end(key)
+                return pages
+        pages = prepare(source)
+        size = sum(page.width * page.height * len(page.getbands()) for page in pages)
+        if size <= self.budget:
+            with self._lock:
+                if key not in self._pages:
+                    self._pages[key] = pages
+                    self._bytes += size
+                while self._bytes > self.budget:
+                    _, evicted = self._pages.popitem(last=False)
+                    self._bytes -= sum(page.width * page.height * len(page.getbands()) for page in evicted)
+        return pages
 
 
 def resize_as_qwen_vl_utils(image: Any, factor: int, min_pixels: int, max_pixels: int) -> Any:
