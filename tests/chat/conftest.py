@@ -29,7 +29,8 @@ class ChatSite:
     def client(self, user: str):
         from gradio_client import Client
 
-        return Client(self.url, auth=(user, USERS[user]), verbose=False)
+        downloads = self.data_dir.parent / "client-downloads"  # not the shared /tmp/gradio
+        return Client(self.url, auth=(user, USERS[user]), verbose=False, download_files=downloads)
 
 
 def chat_environment(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
@@ -40,6 +41,7 @@ def chat_environment(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("VLMBENCH_CHAT_USERS", ",".join(f"{u}:{p}" for u, p in USERS.items()))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(root / "gradio"))  # the app's uploads stay in the test's folder
     return data_dir
 
 

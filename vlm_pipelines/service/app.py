@@ -188,5 +188,10 @@ def serve(entries: Mapping, host: str, port: int, **options: Any) -> None:
     for entry in entries.values():
         ensure_runnable(entry)
     manager_options = {key: options.pop(key) for key in ("max_loaded", "min_free_bytes") if key in options}
-    app = create_app(ModelManager(entries, **manager_options), **options)
+    manager = ModelManager(entries, **manager_options)
+    for name in manager.names:
+        # Resolved before listening (torch's device probe, package versions: seconds on a busy machine), so
+        # `/v1/models`, which clients probe with a short timeout, answers at once from the first request.
+        manager.identity(name)
+    app = create_app(manager, **options)
     uvicorn.run(app, host=host, port=port, log_level="warning")
