@@ -64,9 +64,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             )
         if probe(name).ok:
             continue
+        message = missing_message(name)
         if COMPONENTS[name].installable_in_ci:
-            skip_or_fail_now(missing_message(name))
-        pytest.skip(missing_message(name))
+            skip_or_fail_now(message)
+        pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)
