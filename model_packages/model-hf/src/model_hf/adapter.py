@@ -531,7 +531,7 @@ class PreparedPages:
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._pages: OrderedDict[tuple[Any, ...], list[Any]] = OrderedDict()
+        self._pages: OrderedDict[tuple[Any, ...], tuple[list[Any], int]] = OrderedDict()  # (pages, bytes)
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -546,20 +546,20 @@ class PreparedPages:
             return prepare(source)  # load_pages names the missing file
         key = (str(Path(source).resolve()), stat.st_mtime_ns, stat.st_size, settings)
         with self._lock:
-            pages = self._pages.get(key)
-            if pages is not None:
+            kept = self._pages.get(key)
+            if kept is not None:
                 self._pages.move_to_end(key)
-                return pages
+                return kept[0]
         pages = prepare(source)
         size = sum(page.width * page.height * len(page.getbands()) for page in pages)
         if size <= self.budget:
             with self._lock:
                 if key not in self._pages:
-                    self._pages[key] = pages
+                    self._pages[key] = (pages, size)
                     self._bytes += size
                 while self._bytes > self.budget:
-                    _, evicted = self._pages.popitem(last=False)
-                    self._bytes -= sum(page.width * page.height * len(page.getbands()) for page in evicted)
+                    _, (_, evicted_size) = self._pages.popitem(last=False)
+                    self._bytes -= evicted_size
         return pages
 
 
