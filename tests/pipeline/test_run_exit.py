@@ -46,6 +46,7 @@ def test_a_run_leaves_nothing_behind_and_exits_after_its_last_write(project_env:
     out, err = process.communicate(timeout=600)
     exited = time.time()
     assert process.returncode == 0, out + err
+    assert "Warning" not in err, err  # no library warning on the console (Dagster's BetaWarning, twice a run)
 
     deadline = time.monotonic() + 30
     while not group_is_empty(process.pid) and time.monotonic() < deadline:

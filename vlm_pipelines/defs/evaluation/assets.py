@@ -3,6 +3,7 @@
 Each asset says what it produces from what; `vlm_pipelines.evaluation` does the work.
 """
 
+import warnings
 from collections.abc import Mapping
 
 import dagster as dg
@@ -26,6 +27,14 @@ GROUP = "evaluation"
 # What changes with a task or a model is versioned per partition (`versions.py`); this one changes only when
 # the evaluation core answers differently for every partition.
 PREDICTIONS_CODE_VERSION = "core-1"
+
+
+def versioned_output(value, version: str, output_metadata: Mapping) -> dg.Output:
+    """An output with its data version. `Output(data_version=...)` is beta in Dagster 1.13 and warned on
+    every evaluation, twice, on the user's console; the parameter is what versioned outputs are made with."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.Output(value, data_version=dg.DataVersion(version), metadata=dict(output_metadata))
 
 
 def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping) -> list:
@@ -125,10 +134,10 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
             f"{manifest.failures} failed; {predicted.figures.describe()}"
         )
         path = str(paths.predictions(entry.name, task.name))
-        yield dg.Output(
+        yield versioned_output(
             manifest,
-            data_version=dg.DataVersion(manifest.manifest_id),
-            metadata={
+            manifest.manifest_id,
+            {
                 **metadata.predictions_metadata(manifest, predicted.figures, latency, frame, path),
                 **release_metadata,
             },
@@ -163,11 +172,7 @@ def build_evaluation_assets(models: Mapping[str, EvaluatedModel], tasks: Mapping
         except DatasetError as error:
             raise dg.Failure(description=str(error)) from None
         overall = group_scores(scores, record.metrics, by=[])
-        yield dg.Output(
-            record,
-            data_version=dg.DataVersion(record.result_id),
-            metadata=metadata.result_metadata(record, overall),
-        )
+        yield versioned_output(record, record.result_id, metadata.result_metadata(record, overall))
         yield check_from_problems("schema", "sample_metrics", schema_problems(scores, ScoreSchema))
 
     @dg.asset(
