@@ -9,6 +9,7 @@ the valid entries and lists the errors, so only what needs the broken entry fail
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,13 +62,14 @@ def _one_line(text: str) -> str:
 
 # Parsed documents by file text: a registry is read on every lookup (so an edit shows at once), and parsing
 # its YAML was a third of a short run's time. Callers get a copy, so nothing they change reaches the cache.
-_PARSED: dict[str, Any] = {}
+# Bounded: a long-lived process (the Dagster code server, the chat) sees every edit of every file.
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> Any:
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506
 
 
 def _parse_yaml(text: str) -> Any:
-    if text not in _PARSED:
-        _PARSED[text] = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506
-    return copy.deepcopy(_PARSED[text])
+    return copy.deepcopy(_parsed(text))
 
 
 def read_entries(path: Path) -> list[tuple[str, Any]]:

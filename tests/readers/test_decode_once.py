@@ -97,3 +97,17 @@ def test_no_marker_is_written_into_a_dataset_folder(tmp_path: Path, decodes: lis
     decodes.clear()
     _read(root, None)
     assert len(decodes) == 1  # this process remembers what decoded
+
+
+def test_the_memory_of_decoded_images_is_bounded_and_the_markers_stand_in(
+    tmp_path: Path, decodes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, cache = tmp_path / "data", tmp_path / "cache"
+    _dataset(root)
+    monkeypatch.setattr(normalize, "DECODED_KEPT", 1)
+    first = _read(root, cache)
+    assert len(normalize._DECODED) == 1  # the two that decoded, the older one out
+    decodes.clear()
+    again = _read(root, cache)  # the forgotten one is found by its marker, not decoded
+    assert len(decodes) == 1  # the broken file only
+    assert again.samples.equals(first.samples) and again.quarantine.equals(first.quarantine)

@@ -153,7 +153,9 @@ def _write_once(target: Path, data: bytes) -> Path:
 # Images shown to decode, by the sha256 of their bytes and the pages mode: (format, page count). Decoding is
 # most of a dataset read, and the same bytes decode the same way: a later read, in this process or (through
 # the marker files in `verified_dir`) in another, hashes the bytes and decodes nothing.
+# At most DECODED_KEPT entries, the oldest out first (the markers on disk outlive them).
 _DECODED: dict[tuple[str, str], tuple[str, int]] = {}
+DECODED_KEPT = 200_000
 
 
 def _marker(verified_dir: Path, digest: str, pages: PagesMode) -> Path:
@@ -165,16 +167,23 @@ def _decoded_before(digest: str, pages: PagesMode, verified_dir: Path | None) ->
     if known is None and verified_dir is not None:
         try:
             name, count = _marker(verified_dir, digest, pages).read_text(encoding="ascii").split()
-            known = _DECODED[(digest, pages)] = (name, int(count))
+            known = _keep_decoded(digest, pages, (name, int(count)))
         except (OSError, ValueError):
             return None
+    return known
+
+
+def _keep_decoded(digest: str, pages: PagesMode, known: tuple[str, int]) -> tuple[str, int]:
+    _DECODED[(digest, pages)] = known
+    while len(_DECODED) > DECODED_KEPT:
+        del _DECODED[next(iter(_DECODED))]
     return known
 
 
 def _remember_decoded(
     digest: str, pages: PagesMode, verified_dir: Path | None, name: str, count: int
 ) -> None:
-    _DECODED[(digest, pages)] = (name, count)
+    _keep_decoded(digest, pages, (name, count))
     if verified_dir is not None:
         _write_once(_marker(verified_dir, digest, pages), f"{name} {count}".encode("ascii"))
 
