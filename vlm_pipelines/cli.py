@@ -690,7 +690,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     settings.quiet_model_loading()
     print(
         f"vlmbench chat: preparing (data {settings.data_dir()}; a first start seeds and indexes the demo, "
-        "about 30 s) ...",
+        "under a minute on 2 cores) ...",
         flush=True,
     )
     from ui.app import launch
