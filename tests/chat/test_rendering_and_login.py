@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.chat.conftest import REPO_ROOT, USERS, ChatSite, chat_environment
 from tests.processes import free_port, stop_process_group
@@ -292,6 +294,15 @@ def test_chat_started_with_sigint_ignored_stops_on_sigterm_and_leaves_no_helpers
     from gradio_client import Client
 
     chat_environment(monkeypatch, tmp_path)
+    # The demo knowledge base cut to one short document: embedding the whole docs folder (about 30 s here)
+    # is not what this test is about, and the first start still seeds it through a Dagster run.
+    registry = tmp_path / "registry"
+    shutil.copytree(REPO_ROOT / "registry", registry)
+    entry_file = registry / "knowledge" / "project-docs.yaml"
+    entry = yaml.safe_load(entry_file.read_text(encoding="utf-8"))
+    entry["include"], entry["questions"] = ["docs/tracking.md"], None
+    entry_file.write_text(yaml.safe_dump(entry), encoding="utf-8")
+    monkeypatch.setenv("VLMBENCH_REGISTRY_DIR", str(registry))
     port = free_port()
     vlmbench = Path(sys.executable).parent / "vlmbench"
     process = subprocess.Popen(
