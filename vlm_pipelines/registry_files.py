@@ -62,8 +62,9 @@ def _one_line(text: str) -> str:
 
 # Parsed documents by file text: a registry is read on every lookup (so an edit shows at once), and parsing
 # its YAML was a third of a short run's time. Callers get a copy, so nothing they change reaches the cache.
-# Bounded: a long-lived process (the Dagster code server, the chat) sees every edit of every file.
-@functools.lru_cache(maxsize=256)
+# Bounded (a long-lived process, the Dagster code server or the chat, sees every edit of every file), and
+# well above a registry's file count with its command-line variants, so a lookup never parses all again.
+@functools.lru_cache(maxsize=4096)
 def _parsed(text: str) -> Any:
     return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506
 
