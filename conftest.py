@@ -70,15 +70,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(message)
 
 
+SIGTERM_AT_START = signal.getsignal(signal.SIGTERM)
+
+
 @pytest.fixture(autouse=True)
-def _sigterm_as_before():
-    """A test that runs Dagster in this process can leave SIGTERM ignored (Dagster maps SIGTERM to SIGINT's
-    handler, and a pytest-xdist worker ignores SIGINT); every process a later test starts would inherit that
-    and ignore SIGTERM. Each test gets the disposition the one before it had."""
-    before = signal.getsignal(signal.SIGTERM)
+def _sigterm_as_at_start():
+    """A Dagster run in this process's main thread can leave SIGTERM ignored (Dagster maps SIGTERM to SIGINT's
+    handler, and a pytest-xdist worker ignores SIGINT), in a test or in a module fixture (a chat site's first
+    ingestion); every process started after it would inherit that and ignore SIGTERM: Dagster's `tail -F` log
+    mirrors then outlive their run. Each test runs with the disposition the session started with."""
+    if signal.getsignal(signal.SIGTERM) != SIGTERM_AT_START:
+        signal.signal(signal.SIGTERM, SIGTERM_AT_START)
     yield
-    if signal.getsignal(signal.SIGTERM) != before:
-        signal.signal(signal.SIGTERM, before)
+    if signal.getsignal(signal.SIGTERM) != SIGTERM_AT_START:
+        signal.signal(signal.SIGTERM, SIGTERM_AT_START)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
