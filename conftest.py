@@ -78,12 +78,15 @@ def _sigterm_as_at_start():
     """A Dagster run in this process's main thread can leave SIGTERM ignored (Dagster maps SIGTERM to SIGINT's
     handler, and a pytest-xdist worker ignores SIGINT), in a test or in a module fixture (a chat site's first
     ingestion); every process started after it would inherit that and ignore SIGTERM: Dagster's `tail -F` log
-    mirrors then outlive their run. Each test runs with the disposition the session started with."""
-    if signal.getsignal(signal.SIGTERM) != SIGTERM_AT_START:
-        signal.signal(signal.SIGTERM, SIGTERM_AT_START)
+    mirrors then outlive their run. Each test runs, and ends, with the disposition the session started with."""
+
+    def as_at_start() -> None:
+        if signal.getsignal(signal.SIGTERM) != SIGTERM_AT_START:
+            signal.signal(signal.SIGTERM, SIGTERM_AT_START)
+
+    as_at_start()
     yield
-    if signal.getsignal(signal.SIGTERM) != SIGTERM_AT_START:
-        signal.signal(signal.SIGTERM, SIGTERM_AT_START)
+    as_at_start()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -67,12 +67,9 @@ def test_run_submits_to_a_deployment_and_follows_its_runs(project_env: dict[str,
         submitted = [number for number, line in enumerate(said) if "submitted run" in line]
         assert len(submitted) == 5 and out.count(": success") == 5
         assert f"{url}/runs/" in out
-        followed = [
-            n for n in range(submitted[0], len(said)) if said[n].startswith("     ")
-        ]  # a run's status
-        assert (
-            submitted[1] == submitted[0] + 1 and followed[0] > submitted[1]
-        )  # both datasets sent, then followed
+        # a run's status lines are indented; both datasets are sent, then followed
+        statuses = [n for n in range(submitted[0], len(said)) if said[n].startswith("     ")]
+        assert submitted[1] == submitted[0] + 1 and statuses[0] > submitted[1]
         evaluations = [line for line in said if "submitted run" in line and "ocr-rules x" in line]
         assert len(evaluations) == 2
         assert said.index(evaluations[1]) == said.index(evaluations[0]) + 1
@@ -83,9 +80,8 @@ def test_run_submits_to_a_deployment_and_follows_its_runs(project_env: dict[str,
         assert code == 2 and "--dataset cannot be sent to a deployment" in err
     with dg.DagsterInstance.get() as instance:  # the deployment's instance recorded the runs
         runs = instance.get_runs()
-        assert sorted(run.job_name for run in runs) == ["datasets"] * 2 + ["evaluate"] * 2 + [
-            "leaderboard_job"
-        ]
+        expected_jobs = ["datasets"] * 2 + ["evaluate"] * 2 + ["leaderboard_job"]
+        assert sorted(run.job_name for run in runs) == expected_jobs
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
         evaluate = next(run for run in reversed(runs) if run.job_name == "evaluate")  # the first sent
         assert evaluate.tags["dagster/partition"] == "ocr-rules|demo_mini_vqa"
