@@ -17,7 +17,6 @@ import contextlib
 import gc
 import logging
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -45,10 +44,24 @@ def prepare_dagster_home() -> Path:
     source = settings.REPO_ROOT / "dagster.yaml"
     target = home / "dagster.yaml"
     ours = not target.exists() or target.read_text(encoding="utf-8").startswith(EMBEDDED_INSTANCE_MARK)
-    if source.exists() and ours and (not target.exists() or target.read_bytes() != source.read_bytes()):
-        shutil.copyfile(source, target)
+    if source.exists() and ours:
+        wanted = embedded_instance_config(source.read_text(encoding="utf-8"), home)
+        if not target.exists() or target.read_text(encoding="utf-8") != wanted:
+            target.write_text(wanted, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+SINGLE_EVENT_LOG_MARK = "# One SQLite event log for every run"
+
+
+def embedded_instance_config(text: str, home: Path) -> str:
+    """The embedded dagster.yaml for `home`: as written, or, where the folder already keeps Dagster's
+    per-run event logs (`history/runs/`, made before the single event log), without the single event log's
+    lines, so that the runs already there keep their logs in the UI."""
+    if (home / "history" / "runs").is_dir() and not (home / "event_log.db").exists():
+        return text.split(SINGLE_EVENT_LOG_MARK)[0]
+    return text
 
 
 @dataclass(frozen=True)
