@@ -119,7 +119,22 @@ def cmd_models(args: argparse.Namespace) -> int:
                 print(_wrapped(f"note: {limitation}"))
     for name, error in discovery_errors().items():
         print(f"warning: model package {name} failed to register: {error}", file=sys.stderr)
+    print_entries_waiting_for_packages()
     return 0
+
+
+def print_entries_waiting_for_packages() -> None:
+    """The registry entries whose model comes with an optional package that is not installed."""
+    from vlm_pipelines.model_registry import OPTIONAL_MODEL_PACKAGES, load_model_registry
+
+    waiting: dict[str, list[str]] = {}
+    for error in load_model_registry().not_installed:
+        waiting.setdefault(error.needs, []).append(str(error.name))
+    for needs, entries in waiting.items():
+        extras = sorted({OPTIONAL_MODEL_PACKAGES[package] for package in needs.split(", ")})
+        install = " or ".join(f"uv sync --extra {extra}" for extra in extras)
+        text = f"not installed: {needs}, for {len(entries)} registry entries ({', '.join(entries)}); install: {install}"
+        print(textwrap.fill(text, WRAP, subsequent_indent="    "))
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
@@ -379,8 +394,9 @@ def print_resolutions(models: dict) -> None:
 
 
 def _warn_registry_errors(*registries) -> None:
+    """One line per broken entry; entries waiting for an optional package are listed by `vlmbench models`."""
     for registry in registries:
-        for error in registry.errors:
+        for error in registry.broken:
             print(f"warning: skipped a broken registry entry: {error}", file=sys.stderr)
 
 

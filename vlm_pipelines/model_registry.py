@@ -111,16 +111,52 @@ class EvaluatedModel(BaseModel):
         return self.model_copy(update={"generation": self.generation.merged(changes)})
 
 
+# Model packages that come with an extra only (`uv sync` installs the others). While one is missing, an entry
+# whose model id no installed package registers may be one of its models: not installed, rather than broken.
+OPTIONAL_MODEL_PACKAGES = {"model-vllm": "vllm"}
+
+
+class ModelNotInstalledError(ValueError):
+    def __init__(self, message: str, needs: str) -> None:
+        super().__init__(message)
+        self.needs = needs
+
+
+def missing_optional_packages() -> dict[str, str]:
+    """The optional model packages that are not installed, with the extra that installs each."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    missing = {}
+    for package, extra in OPTIONAL_MODEL_PACKAGES.items():
+        try:
+            distribution(package)
+        except PackageNotFoundError:
+            missing[package] = extra
+    return missing
+
+
 def _known_model_id(entry: EvaluatedModel) -> None:
     from model_interface import discover
 
     specs = discover()
-    if entry.model not in specs:
-        known = ", ".join(specs) or "none (is a model package installed?)"
-        raise ValueError(
-            f"model: unknown model id {entry.model!r}. Fix: use a model id that `vlmbench models` lists "
-            f"({known}), or install the package that registers it"
+    if entry.model in specs:
+        return
+    missing = missing_optional_packages()
+    if missing:
+        needs = ", ".join(missing)
+        install = "; ".join(
+            f"uv sync --extra {extra}, or pip install 'vlm-pipelines[{extra}]'" for extra in missing.values()
         )
+        raise ModelNotInstalledError(
+            f"model: no installed package registers model id {entry.model!r}, and {needs} is not installed. "
+            f"Fix: install it ({install}), or use a model id that `vlmbench models` lists",
+            needs=needs,
+        )
+    known = ", ".join(specs) or "none (is a model package installed?)"
+    raise ValueError(
+        f"model: unknown model id {entry.model!r}. Fix: use a model id that `vlmbench models` lists "
+        f"({known}), or install the package that registers it"
+    )
 
 
 def parse_model_entry(raw: Any, source: str) -> EvaluatedModel:

@@ -24,12 +24,14 @@ T = TypeVar("T")
 
 
 class RegistryError(ValueError):
-    """A registry entry that cannot be used. The message is one line: file, entry, key, problem, fix."""
+    """A registry entry that cannot be used. The message is one line: file, entry, key, problem, fix.
+    `needs` names what to install where the entry is not broken but waits for an optional package."""
 
-    def __init__(self, message: str, *, source: str = "", name: str | None = None) -> None:
+    def __init__(self, message: str, *, source: str = "", name: str | None = None, needs: str = "") -> None:
         super().__init__(message)
         self.source = source
         self.name = name
+        self.needs = needs
 
 
 class UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
@@ -175,7 +177,12 @@ def validate_entry(
         try:
             check(value)
         except ValueError as error:
-            raise RegistryError(f"{source}: {kind} {name!r}: {error}", source=source, name=name) from None
+            raise RegistryError(
+                f"{source}: {kind} {name!r}: {error}",
+                source=source,
+                name=name,
+                needs=getattr(error, "needs", ""),
+            ) from None
     return value
 
 
@@ -197,6 +204,16 @@ class Registry(Mapping[str, T], Generic[T]):
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    @property
+    def broken(self) -> list[RegistryError]:
+        """The errors of entries that are wrong, not those that wait for an optional package."""
+        return [error for error in self.errors if not error.needs]
+
+    @property
+    def not_installed(self) -> list[RegistryError]:
+        """The errors of entries whose model comes with an optional package that is not installed."""
+        return [error for error in self.errors if error.needs]
 
     def check(self) -> Registry[T]:
         """Raises the first error, if any (for callers that need the whole registry valid)."""

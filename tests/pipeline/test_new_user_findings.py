@@ -19,7 +19,7 @@ import pytest
 
 from tests.pipeline.conftest import DEMO_MINI, REPO_ROOT, demo_mini_copy, run_cli
 from tests.pipeline.conftest import run_vlmbench as main
-from vlm_pipelines import cli
+from vlm_pipelines import cli, model_registry
 from vlm_pipelines.evaluation.records import PredictionManifest, read_record
 
 VENV_BIN = str(Path(sys.executable).parent)
@@ -166,6 +166,38 @@ def test_a_broken_task_file_breaks_only_what_needs_it(project_env, tmp_path, cap
     assert code == 0, out + err
     code, out, err = main(["run", "--model", "ocr-rules", "--task", "broken"], capsys)
     assert code == 2 and "broken.yaml: task 'broken': metrics" in err and "\n" not in err.strip()
+
+
+def test_entries_of_an_optional_package_that_is_not_installed_are_not_called_broken(
+    project_env, tmp_path, capsys, monkeypatch
+) -> None:
+    """A fresh clone's `uv run vlmbench demo` leaves out model-vllm (an extra), and printed every vLLM entry
+    of the registry as broken, twice. Here model-vllm is installed (`.ci/run` syncs the extra), so a package
+    that is not installed anywhere stands in for it."""
+    registry = tmp_path / "registry"
+    shutil.copytree(REPO_ROOT / "registry", registry)
+    (registry / "models" / "optional.yaml").write_text("- name: needs-optional\n  model: optional-model-x\n")
+    monkeypatch.setenv("VLMBENCH_REGISTRY_DIR", str(registry))
+    optional = {**model_registry.OPTIONAL_MODEL_PACKAGES, "model-not-installed": "extra-x"}
+    monkeypatch.setattr(model_registry, "OPTIONAL_MODEL_PACKAGES", optional)
+    code, out, err = main(["models"], capsys)
+    listed = [line for line in " ".join(out.split()).split("not installed: ")[1:] if "needs-optional" in line]
+    assert code == 0 and listed and "install: uv sync --extra extra-x" in listed[0]
+
+    cli._warn_registry_errors(model_registry.load_model_registry())  # what the demo prints before it runs
+    assert "needs-optional" not in capsys.readouterr().err
+    code, out, err = main(["run", "--model", "needs-optional", "--task", "synth_vqa_en"], capsys)
+    assert code == 1 and "\n" not in err.strip()
+    assert "model-not-installed is not installed" in err and "uv sync --extra extra-x" in err
+
+    # With no optional package left out, an id no package registers is a broken entry, named at every demo.
+    monkeypatch.setattr(model_registry, "OPTIONAL_MODEL_PACKAGES", {})
+    cli._warn_registry_errors(model_registry.load_model_registry())
+    err = capsys.readouterr().err
+    assert (
+        "skipped a broken registry entry:" in err and "optional.yaml[0]: model entry 'needs-optional'" in err
+    )
+    assert "model: unknown model id 'optional-model-x'" in err
 
 
 # --- errors for people ----------------------------------------------------------------------------
