@@ -127,13 +127,15 @@ def print_entries_waiting_for_packages() -> None:
     """The registry entries whose model comes with an optional package that is not installed."""
     from vlm_pipelines.model_registry import OPTIONAL_MODEL_PACKAGES, load_model_registry
 
-    waiting: dict[str, list[str]] = {}
+    waiting: dict[tuple[str, ...], list[str]] = {}
     for error in load_model_registry().not_installed:
         waiting.setdefault(error.needs, []).append(str(error.name))
     for needs, entries in waiting.items():
-        extras = sorted({OPTIONAL_MODEL_PACKAGES[package] for package in needs.split(", ")})
-        install = " or ".join(f"uv sync --extra {extra}" for extra in extras)
-        text = f"not installed: {needs}, for {len(entries)} registry entries ({', '.join(entries)}); install: {install}"
+        install = " or ".join(f"uv sync --extra {OPTIONAL_MODEL_PACKAGES[package]}" for package in needs)
+        text = (
+            f"not installed: {', '.join(needs)}, for {len(entries)} registry entries ({', '.join(entries)}); "
+            f"install: {install}"
+        )
         print(textwrap.fill(text, WRAP, subsequent_indent="    "))
 
 

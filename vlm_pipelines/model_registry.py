@@ -117,7 +117,9 @@ OPTIONAL_MODEL_PACKAGES = {"model-vllm": "vllm"}
 
 
 class ModelNotInstalledError(ValueError):
-    def __init__(self, message: str, needs: str) -> None:
+    """An entry's model id may come with the optional packages `needs`, which are not installed."""
+
+    def __init__(self, message: str, needs: tuple[str, ...]) -> None:
         super().__init__(message)
         self.needs = needs
 
@@ -143,12 +145,13 @@ def _known_model_id(entry: EvaluatedModel) -> None:
         return
     missing = missing_optional_packages()
     if missing:
-        needs = ", ".join(missing)
+        needs = tuple(missing)
         install = "; ".join(
             f"uv sync --extra {extra}, or pip install 'vlm-pipelines[{extra}]'" for extra in missing.values()
         )
         raise ModelNotInstalledError(
-            f"model: no installed package registers model id {entry.model!r}, and {needs} is not installed. "
+            f"model: no installed package registers model id {entry.model!r}, and {', '.join(needs)} is not "
+            "installed. "
             f"Fix: install it ({install}), or use a model id that `vlmbench models` lists",
             needs=needs,
         )

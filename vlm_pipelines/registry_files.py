@@ -27,7 +27,9 @@ class RegistryError(ValueError):
     """A registry entry that cannot be used. The message is one line: file, entry, key, problem, fix.
     `needs` names what to install where the entry is not broken but waits for an optional package."""
 
-    def __init__(self, message: str, *, source: str = "", name: str | None = None, needs: str = "") -> None:
+    def __init__(
+        self, message: str, *, source: str = "", name: str | None = None, needs: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.source = source
         self.name = name
@@ -181,7 +183,7 @@ def validate_entry(
                 f"{source}: {kind} {name!r}: {error}",
                 source=source,
                 name=name,
-                needs=getattr(error, "needs", ""),
+                needs=getattr(error, "needs", ()),
             ) from None
     return value
 
