@@ -151,8 +151,7 @@ def _known_model_id(entry: EvaluatedModel) -> None:
         )
         raise ModelNotInstalledError(
             f"model: no installed package registers model id {entry.model!r}, and {', '.join(needs)} is not "
-            "installed. "
-            f"Fix: install it ({install}), or use a model id that `vlmbench models` lists",
+            f"installed. Fix: install it ({install}), or use a model id that `vlmbench models` lists",
             needs=needs,
         )
     known = ", ".join(specs) or "none (is a model package installed?)"

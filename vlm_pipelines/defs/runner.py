@@ -43,10 +43,11 @@ def prepare_dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     source = settings.REPO_ROOT / "dagster.yaml"
     target = home / "dagster.yaml"
-    ours = not target.exists() or target.read_text(encoding="utf-8").startswith(EMBEDDED_INSTANCE_MARK)
+    current = target.read_text(encoding="utf-8") if target.exists() else None
+    ours = current is None or current.startswith(EMBEDDED_INSTANCE_MARK)
     if source.exists() and ours:
         wanted = embedded_instance_config(source.read_text(encoding="utf-8"), home)
-        if not target.exists() or target.read_text(encoding="utf-8") != wanted:
+        if current != wanted:
             target.write_text(wanted, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
