@@ -216,7 +216,7 @@ def image_pages(
     try:
         with Image.open(io.BytesIO(data)) as image:
             name, count = image.format or "unknown", page_count(image)
-        decoded = load_pages(data, first_only=pages == "first")
+        decoded = load_pages(data, first_only=pages == "first", copy=False)
     except ImageDecodeError as error:
         raise RowRejected(REASON_CORRUPT_IMAGE, _decode_detail(error)) from error
     except Exception as error:  # PIL raises many types for data it cannot identify

@@ -75,7 +75,7 @@ def _page_uris(path: str, mtime_ns: int, size: int, max_side: int) -> tuple[str,
     of every task are rewritten with each leaderboard)."""
     from model_interface import load_pages
 
-    return tuple(encode_page(page, max_side) for page in load_pages(path))
+    return tuple(encode_page(page, max_side) for page in load_pages(path, copy=False))
 
 
 def page_uris(path: str, max_side: int = MAX_SIDE) -> tuple[str, ...]:

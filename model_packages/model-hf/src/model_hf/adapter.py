@@ -418,8 +418,8 @@ class HFModel(VisionLanguageModel):
 
     def _prepare_pages(self, source: ImageSource) -> list[Any]:
         """One image's pages as the model reads them: 8-bit RGB, upright (`load_pages`), and for Qwen-VL
-        resized as qwen_vl_utils resizes them."""
-        pages = load_pages(source)
+        resized as qwen_vl_utils resizes them. The pages are shared (`PreparedPages`), never changed."""
+        pages = load_pages(source, copy=False)
         if self._qwen_vl_sizes is not None:
             pages = [resize_as_qwen_vl_utils(page, *self._qwen_vl_sizes) for page in pages]
         return pages

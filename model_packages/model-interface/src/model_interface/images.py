@@ -14,15 +14,25 @@ What a model sees is what the file shows:
 - a multi-page document (multi-page TIFF, or any format with `n_frames > 1`) is read as its pages;
 - every page is decoded fully, so a truncated or corrupt file raises `ImageDecodeError` naming the file.
 
+The same bytes decode to the same pages, so each process keeps the pages it decoded, by the sha256 of the
+bytes (`DECODED_PAGES`, `VLMBENCH_DECODED_PAGES_MB` of pixels, 1024 by default, 0 to keep none): a dataset
+read, the model's preparation and the report decode a document once between them. Every caller gets its
+own copy of the pages, unless it passes `copy=False` and only reads them.
+
 Only Pillow's own operations are used.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
+import threading
+import warnings
+from collections import OrderedDict
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 ImageSource = Image.Image | str | Path | bytes
 
@@ -31,6 +41,7 @@ WIDE_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 # Modes (besides "P" and images with a `transparency` entry) that carry alpha.
 ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 BACKGROUND = (255, 255, 255)
+DEFAULT_DECODED_PAGES_MB = 1024
 
 
 class ImageDecodeError(ValueError):
@@ -64,7 +75,17 @@ def _to_8bit(image: Image.Image) -> Image.Image:
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """One decoded page as 8-bit RGB, upright, alpha composited on white (see the module docstring)."""
-    image = ImageOps.exif_transpose(image) or image
+    return _rgb(image, owned=False)
+
+
+def _rgb(image: Image.Image, *, owned: bool) -> Image.Image:
+    """`to_rgb`; `owned`: `image` is a single-page image opened here for this call alone, so it is turned
+    upright in place and, when it is RGB already, handed on without copying its pixels."""
+    opened = image
+    if owned:
+        ImageOps.exif_transpose(image, in_place=True)
+    else:
+        image = ImageOps.exif_transpose(image) or image
     if image.mode in WIDE_MODES:
         image = _to_8bit(image)
     if image.mode == "1":
@@ -77,13 +98,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return rgba.convert("RGB")
     if image.mode != "RGB":
         image = image.convert("RGB")
+    elif image is opened:
+        image = image._new(image.im)  # a plain Image on the same pixels, no longer tied to the file
     return image
-
-
-def _open(source: ImageSource) -> Image.Image:
-    if isinstance(source, bytes):
-        return Image.open(io.BytesIO(source))
-    return Image.open(source)
 
 
 def page_count(image: Image.Image) -> int:
@@ -91,32 +108,110 @@ def page_count(image: Image.Image) -> int:
     return int(getattr(image, "n_frames", 1) or 1)
 
 
-def load_pages(source: ImageSource, *, first_only: bool = False) -> list[Image.Image]:
+def load_pages(source: ImageSource, *, first_only: bool = False, copy: bool = True) -> list[Image.Image]:
     """Every page of `source` (a path, bytes or an open image) as 8-bit RGB, fully decoded.
 
-    `first_only` reads the first page alone. Raises `ImageDecodeError` when the file is missing, not an
-    image, truncated or corrupt."""
+    `first_only` reads the first page alone. `copy=False` may return the pages other callers share (saving
+    a copy of each): read them, never change them. Raises `ImageDecodeError` when the file is missing, not
+    an image, truncated or corrupt."""
     if isinstance(source, Image.Image):
         return _decoded_pages(source, source, first_only)
     try:
-        opened = _open(source)
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
     except FileNotFoundError as error:
         raise ImageDecodeError(f"image not found: {_name(source)}") from error
-    except Exception as error:  # PIL raises many types for data it cannot identify
+    except OSError as error:
+        raise _unreadable(source, error) from error
+    digest = hashlib.sha256(data).digest()
+    kept = DECODED_PAGES.get(digest, first_only)
+    if kept is not None:
+        return [page.copy() for page in kept] if copy else kept
+    try:
+        opened = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as error:
         raise ImageDecodeError(
-            f"cannot read image {_name(source)}: {type(error).__name__}: {error}"
+            f"cannot read image {_name(source)}: UnidentifiedImageError: not an image Pillow can identify"
         ) from error
+    except Exception as error:  # PIL raises many types for data it cannot identify
+        raise _unreadable(source, error) from error
     with opened:
-        return _decoded_pages(opened, source, first_only)
+        pages = _decoded_pages(opened, source, first_only, owned=True)
+    if DECODED_PAGES.keep(digest, first_only, pages) and copy:
+        return [page.copy() for page in pages]
+    return pages
 
 
-def _decoded_pages(image: Image.Image, source: ImageSource, first_only: bool) -> list[Image.Image]:
+def _unreadable(source: ImageSource, error: Exception) -> ImageDecodeError:
+    return ImageDecodeError(f"cannot read image {_name(source)}: {type(error).__name__}: {error}")
+
+
+class DecodedPages:
+    """Decoded pages by the sha256 of their bytes (and whether only the first page was read), least
+    recently used out first once their pixels pass `budget` bytes. The pages kept are shared: `load_pages`
+    hands out copies of them unless its caller promises not to change them."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._pages: OrderedDict[tuple[bytes, bool], tuple[list[Image.Image], int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes, first_only: bool) -> list[Image.Image] | None:
+        with self._lock:
+            for key in ((digest, first_only), (digest, False)) if first_only else ((digest, False),):
+                kept = self._pages.get(key)
+                if kept is not None:
+                    self._pages.move_to_end(key)
+                    return kept[0][:1] if first_only else list(kept[0])
+        return None
+
+    def keep(self, digest: bytes, first_only: bool, pages: list[Image.Image]) -> bool:
+        """Keeps `pages` when they fit the budget (from then on they are shared); whether it kept them."""
+        size = sum(page.width * page.height * len(page.getbands()) for page in pages)
+        if size > self.budget:
+            return False
+        with self._lock:
+            if (digest, first_only) not in self._pages:
+                self._pages[(digest, first_only)] = (pages, size)
+                self._bytes += size
+            while self._bytes > self.budget:
+                _, (_, dropped) = self._pages.popitem(last=False)
+                self._bytes -= dropped
+        return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+            self._bytes = 0
+
+
+def _budget_from_environment() -> int:
+    text = os.environ.get("VLMBENCH_DECODED_PAGES_MB", str(DEFAULT_DECODED_PAGES_MB))
+    try:
+        megabytes = int(text)
+    except ValueError:
+        warnings.warn(
+            f"VLMBENCH_DECODED_PAGES_MB={text!r} is not a whole number of megabytes; keeping up to "
+            f"{DEFAULT_DECODED_PAGES_MB} MB of decoded pages (set it to 0 to keep none)",
+            stacklevel=2,
+        )
+        megabytes = DEFAULT_DECODED_PAGES_MB
+    return max(megabytes, 0) * 2**20
+
+
+DECODED_PAGES = DecodedPages(_budget_from_environment())
+
+
+def _decoded_pages(
+    image: Image.Image, source: ImageSource, first_only: bool, owned: bool = False
+) -> list[Image.Image]:
     pages = []
+    owned = owned and page_count(image) == 1  # the frames of a multi-page image share its buffer
     try:
         for index in range(1 if first_only else page_count(image)):
             image.seek(index)
             image.load()
-            pages.append(to_rgb(image))
+            pages.append(_rgb(image, owned=owned))
     except Exception as error:
         where = f" (page {index + 1})" if page_count(image) > 1 else ""
         raise ImageDecodeError(
