@@ -15,8 +15,8 @@ offline by model-hf), float32 on the CPU, greedy, `max_new_tokens` 16, 2 threads
   vlmbench does, to tell that difference from any other when answers differ.
 
 The samples are the synthetic English field questions (`synth_vqa_en` documents), written once per sample
-count as one Hugging Face parquet file that both tools read (the smaller sets are the first rows of the
-largest). lmms-eval is installed into its own uv environment (`--venv`, default `.bench/lmms-eval-venv`),
+count as one Hugging Face parquet file that both tools read (every set is the first rows of one pool of at
+least 1000 questions, so 200 samples are the same 200, on 110 distinct pages, in every run). lmms-eval is installed into its own uv environment (`--venv`, default `.bench/lmms-eval-venv`),
 pinned to the torch, torchvision and transformers versions of this project's lock, with `filelock<4` and
 `decord`.
 
@@ -49,6 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 LMMS_EVAL_VERSION = "0.7.3"
 TASK_NAME = "vlmbench_peer"
 MAX_NEW_TOKENS = 16
+POOL_SAMPLES = 1000  # the sets are the first rows of this many questions (or of the largest set, if larger)
 MIN_PIXELS, MAX_PIXELS = 56 * 56, 112 * 112  # the tiny checkpoint's own image processor limits
 
 TASK_YAML = f"""\
@@ -128,15 +129,16 @@ cli_evaluate()
 
 def write_samples(out: Path, counts: list[int]) -> dict[int, Path]:
     """For each count, that many synthetic English field questions as Hugging Face parquet (image structs,
-    and the feature metadata `datasets` reads to decode them), with vlmbench's sample ids in `id`; each set
-    is the first rows of the largest."""
+    and the feature metadata `datasets` reads to decode them), with vlmbench's sample ids in `id`. Every set
+    is the first rows of one pool of at least POOL_SAMPLES questions, so a count names the same samples
+    (and the same distinct pages) whichever workloads a run chooses."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from vlm_pipelines.readers import read_dataset
     from vlm_pipelines.synthetic import generate_task_dataset
 
-    largest = max(counts)
+    largest = max(*counts, POOL_SAMPLES)
     n_documents = max(1, largest // 7 + 2)  # about 7.5 questions per document
     folder = generate_task_dataset(
         variant="field_vqa", language="en", n_documents=n_documents, seed=0, out_dir=out / "synthetic"

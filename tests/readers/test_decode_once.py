@@ -121,22 +121,14 @@ def test_the_pages_a_read_decoded_are_not_decoded_again_by_the_model_or_the_repo
     from vlm_pipelines.reports.explorer import page_uris
 
     monkeypatch.setattr(normalize, "_DECODED", {})
-    monkeypatch.setattr(images, "DECODED_PAGES", images.DecodedPages(64 * 2**20))
-    decoded: list[str] = []
-    real = images._decoded_pages
-
-    def counting(image, source, first_only, owned=False):
-        decoded.append(images._name(source))
-        return real(image, source, first_only, owned)
-
-    monkeypatch.setattr(images, "_decoded_pages", counting)
+    kept = images.DecodedPages(64 * 2**20)
+    monkeypatch.setattr(images, "DECODED_PAGES", kept)
     root = tmp_path / "data"
     _dataset(root)
     read = _read(root, tmp_path / "cache")
-    assert len(decoded) == 3  # each file once, to quarantine what does not decode
+    assert kept.misses == 3  # each file decoded once, to quarantine what does not decode
     good = next(path for paths in read.samples["image_paths"] for path in paths if path.endswith("good.png"))
-    decoded.clear()
     page = images.load_pages(good)[0]  # as a model package prepares it
     assert page.size == (40, 30) and page.getpixel((0, 0)) == (255, 255, 255)
     assert page_uris(good)[0].startswith("data:image/png;base64,")  # as the report shows it
-    assert decoded == []
+    assert kept.misses == 3 and kept.hits == 2

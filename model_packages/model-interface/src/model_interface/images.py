@@ -148,10 +148,12 @@ def _unreadable(source: ImageSource, error: Exception) -> ImageDecodeError:
 class DecodedPages:
     """Decoded pages by the sha256 of their bytes (and whether only the first page was read), least
     recently used out first once their pixels pass `budget` bytes. The pages kept are shared: `load_pages`
-    hands out copies of them unless its caller promises not to change them."""
+    hands out copies of them unless its caller promises not to change them. `hits` and `misses` count the
+    lookups (a miss is a decode)."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
+        self.hits = self.misses = 0
         self._pages: OrderedDict[tuple[bytes, bool], tuple[list[Image.Image], int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -162,7 +164,9 @@ class DecodedPages:
                 kept = self._pages.get(key)
                 if kept is not None:
                     self._pages.move_to_end(key)
+                    self.hits += 1
                     return kept[0][:1] if first_only else list(kept[0])
+            self.misses += 1
         return None
 
     def keep(self, digest: bytes, first_only: bool, pages: list[Image.Image]) -> bool:
