@@ -59,6 +59,8 @@ def test_readers_that_promise_not_to_change_pages_share_them(tmp_path, kept) -> 
     path = tmp_path / "page.png"
     path.write_bytes(png_bytes((1, 2, 3)))
     shared = load_pages(path, copy=False)
+    shared.append("not a page")  # the list is the caller's own, even where its pages are not
+    assert load_pages(path, copy=False) == shared[:1]
     assert load_pages(path, copy=False)[0] is shared[0]
     assert load_pages(path)[0] is not shared[0]
     assert load_pages(path, first_only=True, copy=False)[0] is shared[0]  # the first of all pages

@@ -136,9 +136,9 @@ def load_pages(source: ImageSource, *, first_only: bool = False, copy: bool = Tr
         raise _unreadable(source, error) from error
     with opened:
         pages = _decoded_pages(opened, source, first_only, owned=True)
-    if DECODED_PAGES.keep(digest, first_only, pages) and copy:
-        return [page.copy() for page in pages]
-    return pages
+    if not DECODED_PAGES.keep(digest, first_only, pages):
+        return pages
+    return [page.copy() for page in pages] if copy else list(pages)
 
 
 def _unreadable(source: ImageSource, error: Exception) -> ImageDecodeError:
