@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
-from ui.engine import ChatEngine
+from ui.engine import ChatEngine, keep_no_decoded_pages_unless_asked
 from ui.login import ClientAddress, PasswordLogin
 from ui.rendering import ContentSecurityPolicy, safe_markdown
 from ui.service import create_knowledge_base, delete_knowledge_base, ingest, seed_demo
@@ -932,6 +932,7 @@ def launch(
     thread count for this process (the CLI passes `chat_threads()`; None leaves it as it is)."""
     if block:
         stop_on_sigterm()  # from the start: a stop sent while seeding or loading is not lost
+    keep_no_decoded_pages_unless_asked()
     store = Store(Store.default_url(data_dir))
     if seed:
         seed_demo(store, data_dir)

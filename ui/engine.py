@@ -51,6 +51,16 @@ def chat_threads() -> int:
     return int(os.environ.get("VLMBENCH_CHAT_THREADS") or os.cpu_count() or 1)
 
 
+def keep_no_decoded_pages_unless_asked() -> None:
+    """The chat server lives long and decodes each upload once, so, unless `VLMBENCH_DECODED_PAGES_MB` says
+    otherwise, it keeps none of the decoded pages an evaluation keeps (model_interface.images)."""
+    if "VLMBENCH_DECODED_PAGES_MB" not in os.environ:
+        from model_interface import images
+
+        images.DECODED_PAGES.budget = 0
+        images.DECODED_PAGES.clear()
+
+
 @dataclass
 class Reply:
     """What a streamed answer has produced so far, then its stored message."""
