@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_interface.registry import record_release_source
+from model_interface.registry import RELEASE_SOURCE, record_release_source
 from packaging.version import Version
 
 PARTS = ("major", "minor", "patch", "dev")
@@ -73,6 +73,19 @@ def _previous_tag(repo: Path, package: str, stable: bool) -> str | None:
     return max(tags, key=lambda tag: Version(tag.version)).name if tags else None
 
 
+def _previous_release(repo: Path, package: str, stable: bool) -> tuple[str, str] | None:
+    """(revision, how to name it) of the package's previous release: its latest tag (`_previous_tag`) or, in
+    a clone without the release tags, the commit that last recorded a release's source (`release-source.json`,
+    written only by a release)."""
+    tag = _previous_tag(repo, package, stable)
+    if tag is not None:
+        return tag, tag
+    recorded = _git(
+        repo, "log", "-1", "--format=%H", "--", f"model_packages/{package}/{RELEASE_SOURCE}"
+    ).strip()
+    return (recorded, f"the release recorded in {recorded[:12]} (no release tags here)") if recorded else None
+
+
 def _relock(repo: Path) -> None:
     """uv.lock records each workspace member's version: refresh it (offline first)."""
     from vlm_pipelines.release_env import uv_executable
@@ -107,12 +120,13 @@ def release(repo: Path, package: str, part: str, today: datetime.date | None = N
     tag = f"{package}/v{version}"
     if _git(repo, "tag", "--list", tag).strip():
         raise ReleaseError(f"tag {tag} exists already")
-    since = _previous_tag(repo, package, stable=not Version(version).is_devrelease)
-    span = [f"{since}..HEAD"] if since else ["HEAD"]
+    since = _previous_release(repo, package, stable=not Version(version).is_devrelease)
+    span = [f"{since[0]}..HEAD"] if since else ["HEAD"]
     changes = _git(repo, "log", "--format=- %s (%h)", *span, "--", f"model_packages/{package}").splitlines()
     if not changes:
         raise ReleaseError(
-            f"nothing changed in model_packages/{package} since {since or 'the first commit'}; no release made"
+            f"nothing changed in model_packages/{package} since {since[1] if since else 'the first commit'}; "
+            "no release made"
         )
     pyproject.write_text(
         text[: match.start("version")] + version + text[match.end("version") :], encoding="utf-8"

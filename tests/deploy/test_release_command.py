@@ -105,3 +105,23 @@ def test_a_dev_release_is_promoted_to_stable_once(clone: Path, capsys) -> None:
         err.strip()
         == f"vlmbench: error: nothing changed in model_packages/{PACKAGE} since {stable}; no release made"
     )
+
+
+def test_a_clone_without_release_tags_lists_the_changes_since_the_recorded_release(
+    clone: Path, capsys
+) -> None:
+    git(clone, "tag", "-d", f"{PACKAGE}/v{version_of(clone)}")  # as a checkout that fetched no tags
+    recorded = git(clone, "log", "-1", "--format=%H", "--", f"model_packages/{PACKAGE}/release-source.json")
+    code, _, err = release(clone, "patch", capsys)
+    assert code == 1
+    assert err.strip() == (
+        f"vlmbench: error: nothing changed in model_packages/{PACKAGE} since the release recorded in "
+        f"{recorded.strip()[:12]} (no release tags here); no release made"
+    )
+
+    change_package(clone, "model-ocr: the one change since")
+    code, _, err = release(clone, "patch", capsys)
+    assert code == 0, err
+    changelog = (clone / "model_packages" / PACKAGE / "CHANGELOG.md").read_text(encoding="utf-8")
+    latest = changelog.split("\n## ")[1].strip().splitlines()
+    assert [line.rsplit(" (", 1)[0] for line in latest[1:] if line] == ["- model-ocr: the one change since"]
