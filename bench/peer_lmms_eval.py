@@ -16,9 +16,9 @@ offline by model-hf), float32 on the CPU, greedy, `max_new_tokens` 16, 2 threads
 
 The samples are the synthetic English field questions (`synth_vqa_en` documents), written once per sample
 count as one Hugging Face parquet file that both tools read (every set is the first rows of one pool of at
-least 1000 questions, so 200 samples are the same 200, on 110 distinct pages, in every run). lmms-eval is installed into its own uv environment (`--venv`, default `.bench/lmms-eval-venv`),
-pinned to the torch, torchvision and transformers versions of this project's lock, with `filelock<4` and
-`decord`.
+least 1000 questions, so 200 samples are the same 200, on 110 distinct pages, in every run). lmms-eval is
+installed into its own uv environment (`--venv`, default `.bench/lmms-eval-venv`), pinned to the torch,
+torchvision and transformers versions of this project's lock, with `filelock<4` and `decord`.
 
 Honest figures on a shared machine:
 - The 1-minute load average is recorded before and after each pair; the bench waits up to `--settle-s` for

@@ -11,7 +11,7 @@ from ui.engine import keep_no_decoded_pages_unless_asked
 def test_the_chat_keeps_no_decoded_pages_unless_the_variable_is_set(monkeypatch, tmp_path) -> None:
     page = tmp_path / "page.png"
     images.Image.new("RGB", (32, 32), "white").save(page)
-    evaluation = images.DecodedPages(images.DEFAULT_DECODED_PAGES_MB * 2**20)
+    evaluation = images.PageCache(images.DEFAULT_DECODED_PAGES_MB * 2**20)
     monkeypatch.setattr(images, "DECODED_PAGES", evaluation)
     images.load_pages(page)
     monkeypatch.delenv("VLMBENCH_DECODED_PAGES_MB", raising=False)
@@ -21,7 +21,7 @@ def test_the_chat_keeps_no_decoded_pages_unless_the_variable_is_set(monkeypatch,
     images.load_pages(page)
     assert evaluation.hits == 0 and evaluation.misses == 3  # cleared, and nothing kept since
 
-    asked = images.DecodedPages(64 * 2**20)
+    asked = images.PageCache(64 * 2**20)
     monkeypatch.setattr(images, "DECODED_PAGES", asked)
     monkeypatch.setenv("VLMBENCH_DECODED_PAGES_MB", "64")
     keep_no_decoded_pages_unless_asked()

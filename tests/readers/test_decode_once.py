@@ -121,7 +121,7 @@ def test_the_pages_a_read_decoded_are_not_decoded_again_by_the_model_or_the_repo
     from vlm_pipelines.reports.explorer import page_uris
 
     monkeypatch.setattr(normalize, "_DECODED", {})
-    kept = images.DecodedPages(64 * 2**20)
+    kept = images.PageCache(64 * 2**20)
     monkeypatch.setattr(images, "DECODED_PAGES", kept)
     root = tmp_path / "data"
     _dataset(root)

@@ -16,9 +16,9 @@ PASSPORT = (
 
 
 @pytest.fixture
-def kept(monkeypatch) -> images.DecodedPages:
+def kept(monkeypatch) -> images.PageCache:
     """A fresh cache of the default budget; its `misses` are the decodes."""
-    fresh = images.DecodedPages(images.DEFAULT_DECODED_PAGES_MB * 2**20)
+    fresh = images.PageCache(images.DEFAULT_DECODED_PAGES_MB * 2**20)
     monkeypatch.setattr(images, "DECODED_PAGES", fresh)
     return fresh
 
@@ -78,7 +78,7 @@ def test_a_file_rewritten_with_other_pixels_is_decoded_again(tmp_path, kept) -> 
 
 def test_the_budget_bounds_the_pixels_kept_least_recently_used_out_first(monkeypatch) -> None:
     page_bytes = 64 * 48 * 3
-    kept = images.DecodedPages(2 * page_bytes)
+    kept = images.PageCache(2 * page_bytes)
     monkeypatch.setattr(images, "DECODED_PAGES", kept)
     red, green, blue = (png_bytes(colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255)))
     load_pages(red)
@@ -86,13 +86,13 @@ def test_the_budget_bounds_the_pixels_kept_least_recently_used_out_first(monkeyp
     load_pages(red)  # red is now the most recent
     load_pages(blue)  # green goes
     digest = images.hashlib.sha256
-    assert kept.get(digest(red).digest(), False) is not None
-    assert kept.get(digest(blue).digest(), False) is not None
-    assert kept.get(digest(green).digest(), False) is None
-    nothing = images.DecodedPages(0)
+    assert kept.find((digest(red).digest(), False)) is not None
+    assert kept.find((digest(blue).digest(), False)) is not None
+    assert kept.find((digest(green).digest(), False)) is None
+    nothing = images.PageCache(0)
     monkeypatch.setattr(images, "DECODED_PAGES", nothing)
     load_pages(red)
-    assert nothing.get(digest(red).digest(), False) is None
+    assert nothing.find((digest(red).digest(), False)) is None
 
 
 def test_the_budget_comes_from_the_environment(monkeypatch) -> None:

@@ -22,7 +22,6 @@ import contextlib
 import copy
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from model_interface import (
     VisionLanguageModel,
     package_version,
 )
-from model_interface.images import ImageSource, load_pages
+from model_interface.images import ImageSource, PageCache, load_pages
 from model_interface.timing import reset_peak_memory
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -524,16 +523,10 @@ def qwen_vl_sizes(config: Any, image_processor: Any, kwargs: dict[str, Any]) -> 
     return factor, limit("shortest_edge"), limit("longest_edge")
 
 
-class PreparedPages:
+class PreparedPages(PageCache):
     """A file's prepared pages, by the file (resolved path, modification time, size) and the resize
     settings, least recently used out first once their pixels pass `budget` bytes. Pages given as bytes or
     open images are prepared every time. The pages are shared: callers must not change them in place."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self._pages: OrderedDict[tuple[Any, ...], tuple[list[Any], int]] = OrderedDict()  # (pages, bytes)
-        self._bytes = 0
-        self._lock = threading.Lock()
 
     def get(
         self, source: ImageSource, settings: Any, prepare: Callable[[ImageSource], list[Any]]
@@ -545,21 +538,11 @@ class PreparedPages:
         except OSError:
             return prepare(source)  # load_pages names the missing file
         key = (str(Path(source).resolve()), stat.st_mtime_ns, stat.st_size, settings)
-        with self._lock:
-            kept = self._pages.get(key)
-            if kept is not None:
-                self._pages.move_to_end(key)
-                return kept[0]
+        kept = self.find(key)
+        if kept is not None:
+            return kept
         pages = prepare(source)
-        size = sum(page.width * page.height * len(page.getbands()) for page in pages)
-        if size <= self.budget:
-            with self._lock:
-                if key not in self._pages:
-                    self._pages[key] = (pages, size)
-                    self._bytes += size
-                while self._bytes > self.budget:
-                    _, (_, evicted_size) = self._pages.popitem(last=False)
-                    self._bytes -= evicted_size
+        self.keep(key, pages)
         return pages
 
 

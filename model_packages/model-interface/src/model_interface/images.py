@@ -31,6 +31,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -123,9 +124,14 @@ def load_pages(source: ImageSource, *, first_only: bool = False, copy: bool = Tr
     except OSError as error:
         raise _unreadable(source, error) from error
     digest = hashlib.sha256(data).digest()
-    kept = DECODED_PAGES.get(digest, first_only)
+    kept = (
+        DECODED_PAGES.find((digest, False), (digest, True))
+        if first_only
+        else DECODED_PAGES.find((digest, False))
+    )
     if kept is not None:
-        return [page.copy() for page in kept] if copy else kept
+        kept = kept[:1] if first_only else kept
+        return [page.copy() for page in kept] if copy else list(kept)
     try:
         opened = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as error:
@@ -136,7 +142,7 @@ def load_pages(source: ImageSource, *, first_only: bool = False, copy: bool = Tr
         raise _unreadable(source, error) from error
     with opened:
         pages = _decoded_pages(opened, source, first_only, owned=True)
-    if not DECODED_PAGES.keep(digest, first_only, pages):
+    if not DECODED_PAGES.keep((digest, first_only), pages):
         return pages
     return [page.copy() for page in pages] if copy else list(pages)
 
@@ -145,38 +151,37 @@ def _unreadable(source: ImageSource, error: Exception) -> ImageDecodeError:
     return ImageDecodeError(f"cannot read image {_name(source)}: {type(error).__name__}: {error}")
 
 
-class DecodedPages:
-    """Decoded pages by the sha256 of their bytes (and whether only the first page was read), least
-    recently used out first once their pixels pass `budget` bytes. The pages kept are shared: `load_pages`
-    hands out copies of them unless its caller promises not to change them. `hits` and `misses` count the
-    lookups (a miss is a decode)."""
+class PageCache:
+    """Lists of pages by key, least recently used out first once their pixels pass `budget` bytes. The lists
+    kept are shared: callers never change them or their pages. `hits` and `misses` count the lookups."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.hits = self.misses = 0
-        self._pages: OrderedDict[tuple[bytes, bool], tuple[list[Image.Image], int]] = OrderedDict()
+        self._pages: OrderedDict[Any, tuple[list[Image.Image], int]] = OrderedDict()  # (pages, bytes)
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, digest: bytes, first_only: bool) -> list[Image.Image] | None:
+    def find(self, *keys: Any) -> list[Image.Image] | None:
+        """The pages kept under the first of `keys` that has any (one lookup, whatever the number of keys)."""
         with self._lock:
-            for key in ((digest, first_only), (digest, False)) if first_only else ((digest, False),):
+            for key in keys:
                 kept = self._pages.get(key)
                 if kept is not None:
                     self._pages.move_to_end(key)
                     self.hits += 1
-                    return kept[0][:1] if first_only else list(kept[0])
+                    return kept[0]
             self.misses += 1
         return None
 
-    def keep(self, digest: bytes, first_only: bool, pages: list[Image.Image]) -> bool:
+    def keep(self, key: Any, pages: list[Image.Image]) -> bool:
         """Keeps `pages` when they fit the budget (from then on they are shared); whether it kept them."""
         size = sum(page.width * page.height * len(page.getbands()) for page in pages)
         if size > self.budget:
             return False
         with self._lock:
-            if (digest, first_only) not in self._pages:
-                self._pages[(digest, first_only)] = (pages, size)
+            if key not in self._pages:
+                self._pages[key] = (pages, size)
                 self._bytes += size
             while self._bytes > self.budget:
                 _, (_, dropped) = self._pages.popitem(last=False)
@@ -203,7 +208,8 @@ def _budget_from_environment() -> int:
     return max(megabytes, 0) * 2**20
 
 
-DECODED_PAGES = DecodedPages(_budget_from_environment())
+# Decoded pages by (the sha256 of their bytes, whether only the first page was read); a miss is a decode.
+DECODED_PAGES = PageCache(_budget_from_environment())
 
 
 def _decoded_pages(
