@@ -42,6 +42,7 @@ from model_interface.timing import reset_peak_memory
 from pydantic import BaseModel, ConfigDict, Field
 
 from model_hf.hardware import resolve_attn_implementation, resolve_device, resolve_dtype
+from model_hf.optional_imports import import_transformers
 
 PACKAGE = "model-hf"
 # Pages decoded and resized for the model are kept by image file, up to this many bytes of pixels, so the
@@ -210,9 +211,11 @@ class HFModel(VisionLanguageModel):
     def tokenizer(self) -> Any:
         """The model's tokenizer, loaded alone when the weights are not (to count tokens, for one)."""
         if self._tokenizer is None:
+            folder = self._plain_checkpoint()
+            import_transformers(folder)
             from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(self._plain_checkpoint())
+            self._tokenizer = AutoTokenizer.from_pretrained(folder)
         return self._tokenizer
 
     def _plain_checkpoint(self) -> Path:
@@ -235,6 +238,8 @@ class HFModel(VisionLanguageModel):
         # Missing files fail fast, before torch loads.
         folder = self._plain_checkpoint()
         import torch
+
+        import_transformers(folder)
         from transformers import AutoConfig
 
         if params.num_threads:

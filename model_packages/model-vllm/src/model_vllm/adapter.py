@@ -40,7 +40,7 @@ from model_interface import (
     VisionLanguageModel,
 )
 
-from model_vllm.checkpoints import checkpoint_location
+from model_vllm.checkpoints import checkpoint_location, hidden_mistral_common_problem
 from model_vllm.inputs import conversation_for, sampling_kwargs
 from model_vllm.params import VLLMParams, engine_kwargs
 from model_vllm.rendering import engine_input
@@ -115,7 +115,8 @@ class VLLMModel(VisionLanguageModel):
             import vllm
         except ImportError as error:
             raise ModelUnavailableError(f"{self.model_id}: vllm is not installed; {INSTALL_HINT}") from error
-        problem = gpu_problem(self.params.tensor_parallel_size)
+        location = checkpoint_location(self.params.model_path)
+        problem = gpu_problem(self.params.tensor_parallel_size) or hidden_mistral_common_problem(location)
         if problem:
             raise ModelUnavailableError(f"{self.model_id}: {problem}")
         self._sampling_params_type = vllm.SamplingParams
@@ -124,9 +125,7 @@ class VLLMModel(VisionLanguageModel):
         thread.start()
         self._loop, self._thread = loop, thread
         # A cached Hub checkpoint is passed as its folder, so an offline machine never waits on the Hub.
-        args = vllm.AsyncEngineArgs(
-            **engine_kwargs(self.params, model=checkpoint_location(self.params.model_path))
-        )
+        args = vllm.AsyncEngineArgs(**engine_kwargs(self.params, model=location))
 
         async def start() -> Any:  # on the engine's loop, where its output handler will run
             return vllm.AsyncLLMEngine.from_engine_args(args)

@@ -7,6 +7,7 @@ never waits on the Hub.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -71,3 +72,24 @@ def cached_snapshot(repo_id: str, cache_dir: Path | None = None) -> Path | None:
     else:
         complete = cached(SINGLE_WEIGHTS_FILE) is not None
     return config.parent if complete else None
+
+
+def hidden_mistral_common_problem(location: str) -> str | None:
+    """Why a checkpoint with a mistral-common tokenizer (`tekken.json`) cannot load in this process, or None.
+
+    model-hf imports transformers with mistral-common hidden when its checkpoint does not need it (see
+    `model_hf.optional_imports`), and transformers keeps that answer for the process, so a vLLM model loaded
+    after it could not build its Mistral tokenizer."""
+    folder = Path(location)
+    if not (folder.is_dir() and any(folder.glob("tekken*.json"))):
+        return None
+    if importlib.util.find_spec("mistral_common") is None:
+        return None  # not installed: vLLM says so itself
+    from transformers.utils import import_utils
+
+    if import_utils.is_mistral_common_available():
+        return None
+    return (
+        "its tokenizer needs mistral-common, which this process hid from transformers for an earlier "
+        "Hugging Face model; set VLMBENCH_TRANSFORMERS_OPTIONAL=all, or evaluate this model on its own"
+    )
