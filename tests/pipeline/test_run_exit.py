@@ -4,6 +4,7 @@ after its last write (the bound only catches a hang; no speed is asserted)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -63,3 +64,42 @@ def test_a_run_leaves_nothing_behind_and_exits_after_its_last_write(project_env:
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
     assert runs and {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
+
+
+# A process of its own: freezing objects cannot be undone in the test worker.
+COLLECTOR_DURING_A_LOAD = """
+import gc, json
+from vlm_pipelines.defs.runner import collector_paused_for_the_run
+
+seen = {}
+with collector_paused_for_the_run():  # a process that froze nothing: the collector stays on
+    seen["unfrozen_process"] = gc.isenabled()
+gc.freeze()  # as a CLI run does after its imports
+frozen_before = gc.get_freeze_count()
+with collector_paused_for_the_run():
+    seen["during_the_load"] = gc.isenabled()
+    weights = [[index] for index in range(50_000)]  # what the load keeps
+seen["after_the_load"] = gc.isenabled()
+seen["kept_objects_frozen"] = gc.get_freeze_count() - frozen_before >= len(weights)
+try:
+    with collector_paused_for_the_run():
+        raise RuntimeError("the load failed")
+except RuntimeError:
+    seen["after_a_failed_load"] = gc.isenabled()
+print(json.dumps(seen))
+"""
+
+
+def test_the_collector_is_off_while_a_cli_run_loads_its_model_and_on_after() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", COLLECTOR_DURING_A_LOAD],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=HANG_S,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "unfrozen_process": True,
+        "during_the_load": False,
+        "after_the_load": True,
+        "kept_objects_frozen": True,
+        "after_a_failed_load": True,
+    }

@@ -366,6 +366,23 @@ def interrupts_at_safe_points() -> Iterator[Callable[[], None]]:
 # ---- the in-process runner ------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def collector_paused_for_the_run() -> Iterator[None]:
+    """In a process that froze its imports (a CLI run, which keeps them to its end), the garbage collector is
+    off while the model loads, and what the load made joins the frozen objects after: the collector would
+    only scan, again and again, the modules and weights the run keeps (0.6 s of collections in a 200-sample
+    run, all holding the GIL the main thread needs; docs/benchmarks.md). Elsewhere, nothing changes."""
+    if not (gc.get_freeze_count() and gc.isenabled()):
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def load_in_background(entry: EvaluatedModel) -> threading.Thread:
     """Starts loading `entry`'s model (the process-wide instance predictions will use) in a thread, so the
     imports and weights load while Dagster sets up and the dataset is read. A failure is left for the
@@ -377,9 +394,8 @@ def load_in_background(entry: EvaluatedModel) -> threading.Thread:
     def load() -> None:
         try:
             if get_spec(entry.model).availability(entry.params).ok:
-                shared_model(entry.model, entry.params).load()
-                if gc.get_freeze_count():  # the process froze its imports (a CLI run): the weights join them
-                    gc.freeze()
+                with collector_paused_for_the_run():
+                    shared_model(entry.model, entry.params).load()
             from vlm_pipelines.reports.plots import pyplot
 
             pyplot()  # the reports' plotting library, imported while the model answers (1.2 s measured)
