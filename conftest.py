@@ -10,6 +10,7 @@ pointed to) goes through the `skip_or_fail` fixture, under the same rule.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -35,6 +36,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requires(*components): system components the test needs (vlm_pipelines.components)"
     )
+    from vlm_pipelines.cli import RUN_GC_THRESHOLD
+
+    # Young objects collected as rarely as in a CLI run: a test process holds torch, transformers and
+    # Dagster, which every full collection rescans (5.1-5.5 s of collections per worker in 100 s of pipeline
+    # tests, 2.4-3.7 s with this; docs/benchmarks.md). Nothing is frozen: freezing is how a CLI run says so.
+    gc.set_threshold(RUN_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def skip_or_fail_now(message: str) -> None:

@@ -370,8 +370,9 @@ def interrupts_at_safe_points() -> Iterator[Callable[[], None]]:
 def collector_paused_for_the_run() -> Iterator[None]:
     """In a process that froze its imports (a CLI run, which keeps them to its end), the garbage collector is
     off while the model loads, and what the load made joins the frozen objects after: the collector would
-    only scan, again and again, the modules and weights the run keeps (0.6 s of collections in a 200-sample
-    run, all holding the GIL the main thread needs; docs/benchmarks.md). Elsewhere, nothing changes."""
+    only scan, again and again, the modules and weights the run keeps (0.74 s of collections while a 200-sample
+    run's model loaded, all holding the GIL the main thread needs; docs/benchmarks.md). Elsewhere, nothing
+    changes."""
     if not (gc.get_freeze_count() and gc.isenabled()):
         yield
         return
