@@ -31,6 +31,19 @@ def log_in(page, user: str) -> None:
     expect(page.get_by_text(f"Logged in as {user}")).to_be_visible(timeout=60_000)
 
 
+def settled_answer_sources(page):
+    """Waits for the stored answer's collapsible Sources block (a plain text while the answer streams: its
+    button means the answer's id is known to the page), then for the ask event to end: until it does, Gradio
+    shows a "Loading response" bubble under the answer, and when it goes the rows above shift. A click during
+    that shift can land beside its button (CI failed so once: no rating event at all). Returns the Sources buttons."""
+    from playwright.sync_api import expect
+
+    sources = page.get_by_role("button", name=re.compile(r"^Sources · "))
+    expect(sources.first).to_be_visible(timeout=120_000)
+    expect(page.get_by_label("Loading response")).to_have_count(0, timeout=60_000)
+    return sources
+
+
 @pytest.mark.requires("chromium")
 def test_log_in_ask_rate_and_export_in_a_real_browser(chat_site: ChatSite, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -64,10 +77,7 @@ def test_log_in_ask_rate_and_export_in_a_real_browser(chat_site: ChatSite, tmp_p
             box = page.get_by_role("group", name="Multimedia input field").locator("textarea")
             box.fill(QUESTION)
             box.press("Enter")
-            # The Sources block is a collapsible button only in the rows stored after the answer ended
-            # (while streaming it is plain text): waiting for it means the answer's id is known to the page.
-            sources = page.get_by_role("button", name=re.compile(r"^Sources · "))
-            expect(sources.first).to_be_visible(timeout=120_000)
+            sources = settled_answer_sources(page)
             answer = page.get_by_test_id("bot").filter(has_text="36 months")
             expect(answer.first).to_be_visible()
             expect(
@@ -78,7 +88,10 @@ def test_log_in_ask_rate_and_export_in_a_real_browser(chat_site: ChatSite, tmp_p
             expect(page.get_by_text("pump-manual.pdf, page 2").first).to_be_visible()
             shot(page, "answer-with-sources")
 
-            page.get_by_role("button", name="Like", exact=True).first.click()
+            chatbot = page.get_by_role("log", name="chatbot conversation")
+            chatbot.get_by_role("button", name="Like", exact=True).first.click()
+            # The button reads "Liked" once the page took the click; then the rating's round trip.
+            expect(chatbot.get_by_role("button", name="Liked", exact=True)).to_be_visible()
             expect(page.get_by_text("rated message").filter(has_text=": +1")).to_be_visible(timeout=30_000)
             shot(page, "rated")
 
@@ -185,8 +198,7 @@ def test_a_remote_image_in_a_document_loads_nothing_in_another_users_browser(
                 box = page.get_by_role("group", name="Multimedia input field").locator("textarea")
                 box.fill("How often is the Zephyr-42 valve serviced?")
                 box.press("Enter")
-                sources = page.get_by_role("button", name=re.compile(r"^Sources · "))
-                expect(sources.first).to_be_visible(timeout=120_000)
+                sources = settled_answer_sources(page)
                 sources.first.click()
                 expect(page.get_by_text(f"![]({pixel})").first).to_be_visible()
                 ARTIFACTS.mkdir(parents=True, exist_ok=True)
