@@ -24,13 +24,15 @@ print(json.dumps([hidden_mistral_common_problem(path) for path in sys.argv[1:]])
 """
 
 
-def checkpoints(tmp_path: Path) -> tuple[Path, Path]:
-    plain, mistral = tmp_path / "qwen", tmp_path / "mistral"
-    for folder in (plain, mistral):
+def checkpoints(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A Qwen checkpoint, one with a Tekken file, one whose tokenizer config names mistral-common's class."""
+    plain, tekken, named = tmp_path / "qwen", tmp_path / "tekken", tmp_path / "named"
+    for folder in (plain, tekken, named):
         folder.mkdir(parents=True)
         (folder / "config.json").write_text("{}")
-    (mistral / "tekken.json").write_text("{}")
-    return plain, mistral
+    (tekken / "tekken.json").write_text("{}")
+    (named / "tokenizer_config.json").write_text('{"tokenizer_class": "MistralCommonBackend"}')
+    return plain, tekken, named
 
 
 def after_model_hf(tmp_path: Path, **env: str) -> list[str | None]:
@@ -47,14 +49,15 @@ def after_model_hf(tmp_path: Path, **env: str) -> list[str | None]:
 
 
 def test_a_folder_without_a_mistral_tokenizer_has_no_problem(tmp_path: Path) -> None:
-    plain, _ = checkpoints(tmp_path)
+    plain, _, _ = checkpoints(tmp_path)
     assert hidden_mistral_common_problem(str(plain)) is None
     assert hidden_mistral_common_problem("Qwen/Qwen2.5-VL-3B-Instruct") is None  # a repo id, not cached
 
 
 @pytest.mark.requires("vllm")  # mistral-common comes with the vllm extra
 def test_a_mistral_tokenizer_after_model_hf_hid_mistral_common(tmp_path: Path) -> None:
-    plain, mistral = after_model_hf(tmp_path / "lean")
+    plain, tekken, named = after_model_hf(tmp_path / "lean")
     assert plain is None
-    assert mistral is not None and "VLMBENCH_TRANSFORMERS_OPTIONAL=all" in mistral
-    assert after_model_hf(tmp_path / "all", VLMBENCH_TRANSFORMERS_OPTIONAL="all") == [None, None]
+    for problem in (tekken, named):  # the same rule as model-hf's (model_interface.checkpoints)
+        assert problem is not None and "VLMBENCH_TRANSFORMERS_OPTIONAL=all" in problem
+    assert after_model_hf(tmp_path / "all", VLMBENCH_TRANSFORMERS_OPTIONAL="all") == [None, None, None]

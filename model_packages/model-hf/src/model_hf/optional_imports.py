@@ -27,22 +27,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from model_interface import ModelUnavailableError
+from model_interface.checkpoints import TRANSFORMERS_OPTIONAL_ENV as ENV_VAR
+from model_interface.checkpoints import needs_mistral_common
 
-ENV_VAR = "VLMBENCH_TRANSFORMERS_OPTIONAL"
 SKLEARN = "sklearn"
 MISTRAL_COMMON = "mistral_common"
 
 _lock = threading.Lock()
 _hidden: frozenset[str] | None = None  # what this process hid from transformers; None: not imported by us
-
-
-def needs_mistral_common(folder: Path) -> bool:
-    """Whether transformers would tokenize this checkpoint with mistral-common: it does where the package is
-    installed and the checkpoint has a Tekken tokenizer file, or where its tokenizer config names the class."""
-    if any(folder.glob("tekken*.json")):
-        return True
-    config = folder / "tokenizer_config.json"
-    return config.is_file() and "MistralCommonBackend" in config.read_text(encoding="utf-8", errors="replace")
 
 
 def hidden_packages(folder: Path) -> frozenset[str]:
@@ -79,13 +71,11 @@ def import_transformers(folder: Path) -> None:
             else:
                 names = hidden_packages(folder)
                 with _missing_to_find_spec(names):
-                    import transformers
-                    from transformers.utils import import_utils
+                    from transformers.utils import import_utils  # imports transformers itself first
 
                     # both answers are cached by transformers: asked here, they hold for the process
                     import_utils.is_sklearn_available()
                     import_utils.is_mistral_common_available()
-                    del transformers
                 _hidden = names
         hidden = _hidden
     if MISTRAL_COMMON in hidden and needs_mistral_common(folder):

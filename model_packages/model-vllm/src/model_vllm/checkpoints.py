@@ -11,6 +11,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+from model_interface.checkpoints import TRANSFORMERS_OPTIONAL_ENV, needs_mistral_common
+
 CONFIG_FILE = "config.json"
 SINGLE_WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
@@ -75,13 +77,12 @@ def cached_snapshot(repo_id: str, cache_dir: Path | None = None) -> Path | None:
 
 
 def hidden_mistral_common_problem(location: str) -> str | None:
-    """Why a checkpoint with a mistral-common tokenizer (`tekken.json`) cannot load in this process, or None.
+    """Why a checkpoint with a mistral-common tokenizer (`needs_mistral_common`) cannot load in this process, or None.
 
     model-hf imports transformers with mistral-common hidden when its checkpoint does not need it (see
     `model_hf.optional_imports`), and transformers keeps that answer for the process, so a vLLM model loaded
     after it could not build its Mistral tokenizer."""
-    folder = Path(location)
-    if not (folder.is_dir() and any(folder.glob("tekken*.json"))):
+    if not needs_mistral_common(Path(location)):
         return None
     if importlib.util.find_spec("mistral_common") is None:
         return None  # not installed: vLLM says so itself
@@ -91,5 +92,5 @@ def hidden_mistral_common_problem(location: str) -> str | None:
         return None
     return (
         "its tokenizer needs mistral-common, which this process hid from transformers for an earlier "
-        "Hugging Face model; set VLMBENCH_TRANSFORMERS_OPTIONAL=all, or evaluate this model on its own"
+        f"Hugging Face model; set {TRANSFORMERS_OPTIONAL_ENV}=all, or evaluate this model on its own"
     )
