@@ -36,16 +36,12 @@ print(json.dumps({"answers": answers, "loaded": loaded, "findable": findable,
 """
 
 
-def test_a_checkpoint_with_a_tekken_tokenizer_keeps_mistral_common(tmp_path: Path) -> None:
-    plain, tekken, named = (tmp_path / name for name in ("plain", "tekken", "named"))
-    for folder in (plain, tekken, named):
-        folder.mkdir()
-        (folder / "tokenizer_config.json").write_text('{"tokenizer_class": "Qwen2Tokenizer"}')
-    (tekken / "tekken.json").write_text("{}")
-    (named / "tokenizer_config.json").write_text('{"tokenizer_class": "MistralCommonBackend"}')
-
-    assert hidden_packages(plain) == {SKLEARN, MISTRAL_COMMON}
-    assert hidden_packages(tekken) == hidden_packages(named) == {SKLEARN}
+def test_a_checkpoint_with_a_mistral_common_tokenizer_keeps_the_package(tmp_path: Path) -> None:
+    """Which checkpoints need it is model-interface's rule (`needs_mistral_common`, tested there)."""
+    (tmp_path / "tekken").mkdir()
+    (tmp_path / "tekken" / "tekken.json").write_text("{}")
+    assert hidden_packages(tmp_path) == {SKLEARN, MISTRAL_COMMON}
+    assert hidden_packages(tmp_path / "tekken") == {SKLEARN}
 
 
 def test_the_variable_keeps_every_optional_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
