@@ -35,7 +35,8 @@ def settled_answer_sources(page):
     """Waits for the stored answer's collapsible Sources block (a plain text while the answer streams: its
     button means the answer's id is known to the page), then for the ask event to end: until it does, Gradio
     shows a "Loading response" bubble under the answer, and when it goes the rows above shift. A click during
-    that shift can land beside its button (CI failed so once: no rating event at all). Returns the Sources buttons."""
+    that shift can land beside its button (the likely cause of a CI failure: a Like that sent no rating event).
+    Returns the Sources buttons."""
     from playwright.sync_api import expect
 
     sources = page.get_by_role("button", name=re.compile(r"^Sources · "))
