@@ -202,11 +202,13 @@ def _canonical(record: Any) -> str:
     return json.dumps(record.model_dump(mode="json", exclude={"created_ns"}), sort_keys=True)
 
 
-def _digest(*paths: Path) -> str:
+def _digest(*parts: Path | str) -> str:
+    """Of files (their paths and bytes) and texts."""
     hasher = hashlib.sha256()
-    for path in paths:
-        hasher.update(str(path).encode())
-        hasher.update(path.read_bytes() if path.is_file() else b"-")
+    for part in parts:
+        hasher.update(str(part).encode())
+        if isinstance(part, Path):
+            hasher.update(part.read_bytes() if part.is_file() else b"-")
     return hasher.hexdigest()
 
 
@@ -248,7 +250,7 @@ class IdentityWalk:
         self.renamed: dict[str, tuple[str, ...]] = {}  # `--set name=X`: X -> the other --set pairs it got
         self.succeeded: list[Action] = []  # commands that succeeded (for reruns), with their machine state
         self.outcomes: dict[tuple, tuple[str, str]] = {}  # (model, task, n, tesseract) -> (result id, means)
-        self.batch_keys: dict[Path, frozenset] = {}  # batch file -> the keys of its answers
+        self.batch_answers: dict[Path, dict[tuple, set[str]]] = {}  # batch file -> key -> its sample ids
         self.verified: dict[str, str] = {}  # result id -> digest of what its re-scoring read
         self.seen: dict[str, str] = {}  # result id -> its record's canonical JSON
         self.scratch = root / "rescore"
@@ -669,18 +671,20 @@ class IdentityWalk:
     def _check_rescored(self, result: Any, manifests: dict[str, Any]) -> None:
         """(a) and (d): re-scored from its own predictions, the result is what the archive says, and its
         speed is its manifest's. Re-scored again only when something it reads changed."""
-        from vlm_pipelines.evaluation import EvaluationPaths, load_manifest, score
+        from vlm_pipelines.evaluation import EvaluationPaths, dataset_record, load_manifest, score
         from vlm_pipelines.tasks import load_task_registry
 
         rec = result.record
         predictions = self.paths.predictions(rec.model_name, rec.task)
+        dataset = dataset_record(rec.task, self.paths)
         digest = _digest(
             result.folder / "record.json",
             result.folder / "sample_metrics.parquet",
             self.paths.manifest(rec.model_name, rec.task, rec.manifest_id),
-            self.paths.dataset(rec.task) / "dataset.json",
+            # each preparation rewrites the record with its own time, which nothing reads
+            dataset.model_dump_json(exclude={"prepared_ns"}) if dataset else "-",
             self.paths.dataset(rec.task) / "samples.parquet",
-            *self._batches_of(predictions, rec.key),
+            *self._batches_of(predictions, rec.key, rec.sample_set.sample_ids),
         )
         if self.verified.get(rec.result_id) == digest:
             return
@@ -715,8 +719,9 @@ class IdentityWalk:
         shutil.rmtree(scratch.results / rec.task, ignore_errors=True)
         self.verified[rec.result_id] = digest
 
-    def _batches_of(self, folder: Path, key: Any) -> list[Path]:
-        """The batch files (written once, never changed) that hold answers under `key`."""
+    def _batches_of(self, folder: Path, key: Any, sample_ids: tuple[str, ...]) -> list[Path]:
+        """The batch files (written once, never changed) that hold an answer under `key` to one of
+        `sample_ids`: all a re-scoring reads (`manifest_predictions` keeps only those rows)."""
         import polars as pl
 
         from vlm_pipelines.evaluation.identity import KEY_COLUMNS
@@ -724,10 +729,13 @@ class IdentityWalk:
         wanted = tuple(key.as_dict()[name] for name in KEY_COLUMNS)
         found = []
         for path in sorted(folder.glob("batch-*.parquet")):
-            if path not in self.batch_keys:
-                keys = pl.read_parquet(path, columns=list(KEY_COLUMNS)).unique().rows()
-                self.batch_keys[path] = frozenset(keys)
-            if wanted in self.batch_keys[path]:
+            if path not in self.batch_answers:
+                answers: dict[tuple, set[str]] = {}
+                rows = pl.read_parquet(path, columns=[*KEY_COLUMNS, "sample_id"]).rows()
+                for *key_values, sample_id in rows:
+                    answers.setdefault(tuple(key_values), set()).add(sample_id)
+                self.batch_answers[path] = answers
+            if not self.batch_answers[path].get(wanted, set()).isdisjoint(sample_ids):
                 found.append(path)
         return found
 
