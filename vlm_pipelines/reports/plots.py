@@ -69,16 +69,26 @@ def _bar_png(
 
 
 def score_histogram(scores: pl.DataFrame, metrics: list[str], title: str, path: Path) -> Path:
+    """One histogram of per-sample scores per metric, side by side."""
+    values = tuple(tuple(scores[metric].drop_nulls().to_list()) for metric in metrics)
+    path.write_bytes(_histogram_png(tuple(metrics), values, title))
+    return path
+
+
+@functools.lru_cache(maxsize=256)
+def _histogram_png(metrics: tuple[str, ...], values: tuple[tuple[float, ...], ...], title: str) -> bytes:
+    """The PNG of `score_histogram`, drawn once per process for the same figures (a rerun's report)."""
     plt = pyplot()
     figure, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.8), squeeze=False)
-    for axis, metric in zip(axes[0], metrics, strict=True):
-        axis.hist(scores[metric].drop_nulls().to_numpy(), bins=20, color="#f58518")
+    for axis, metric, column in zip(axes[0], metrics, values, strict=True):
+        axis.hist(column, bins=20, color="#f58518")
         axis.set_title(metric)
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
-    return path
+    return buffer.getvalue()
 
 
 def png_data_uri(path: Path) -> str:
