@@ -75,9 +75,10 @@ def score_histogram(scores: pl.DataFrame, metrics: list[str], title: str, path: 
     return path
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def _histogram_png(metrics: tuple[str, ...], values: tuple[tuple[float, ...], ...], title: str) -> bytes:
-    """The PNG of `score_histogram`, drawn once per process for the same figures (a rerun's report)."""
+    """The PNG of `score_histogram`, drawn once per process for the same figures (a rerun's report); fewer
+    kept than bar charts, whose keys are a few means, where these hold every score."""
     plt = pyplot()
     figure, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.8), squeeze=False)
     for axis, metric, column in zip(axes[0], metrics, values, strict=True):
