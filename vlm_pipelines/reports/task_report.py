@@ -10,6 +10,8 @@ sent alone; `report.md` links the PNG files written beside it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import io
 import json
 import subprocess
 from collections.abc import Sequence
@@ -149,12 +151,22 @@ class TaskReport:
 
 def _thumbnail(image_path: str, out: Path) -> Path | None:
     try:
-        image = load_pages(image_path, first_only=True)[0]
-        image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
-        image.save(out)
+        stat = Path(image_path).stat()
+        out.write_bytes(_thumbnail_png(image_path, stat.st_mtime_ns, stat.st_size))
         return out
     except Exception:  # noqa: BLE001 - an unreadable image simply gets no thumbnail
         return None
+
+
+@functools.lru_cache(maxsize=256)  # about 1 MB: small PNGs
+def _thumbnail_png(image_path: str, mtime_ns: int, size: int) -> bytes:
+    """The first page's thumbnail, made once per process for each version of the file (the worst samples of
+    a task's reports share a few documents)."""
+    image = load_pages(image_path, first_only=True)[0]
+    image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def page_data_uri(image_path: str) -> str | None:
