@@ -601,8 +601,9 @@ class IdentityWalk:
         self.report.results = len(results)
         self._check_storage(results)
         manifests = self._check_manifests()
+        datasets = {task: self._dataset_text(task) for task in {result.record.task for result in results}}
         for result in results:
-            self._check_rescored(result, manifests)
+            self._check_rescored(result, manifests, datasets[result.record.task])
         if built_leaderboard:
             self._check_leaderboard(results)
 
@@ -668,21 +669,28 @@ class IdentityWalk:
             manifests[manifest.manifest_id] = manifest
         return manifests
 
-    def _check_rescored(self, result: Any, manifests: dict[str, Any]) -> None:
+    def _dataset_text(self, task: str) -> str:
+        """The task's dataset record as a re-scoring reads it: without the time of its preparation, which each
+        preparation rewrites and nothing reads."""
+        from vlm_pipelines.evaluation import dataset_record
+
+        record = dataset_record(task, self.paths)
+        return record.model_dump_json(exclude={"prepared_ns"}) if record else "-"
+
+    def _check_rescored(self, result: Any, manifests: dict[str, Any], dataset: str) -> None:
         """(a) and (d): re-scored from its own predictions, the result is what the archive says, and its
-        speed is its manifest's. Re-scored again only when something it reads changed."""
-        from vlm_pipelines.evaluation import EvaluationPaths, dataset_record, load_manifest, score
+        speed is its manifest's. Re-scored again only when something it reads changed (`dataset`: its task's
+        `_dataset_text`)."""
+        from vlm_pipelines.evaluation import EvaluationPaths, load_manifest, score
         from vlm_pipelines.tasks import load_task_registry
 
         rec = result.record
         predictions = self.paths.predictions(rec.model_name, rec.task)
-        dataset = dataset_record(rec.task, self.paths)
         digest = _digest(
             result.folder / "record.json",
             result.folder / "sample_metrics.parquet",
             self.paths.manifest(rec.model_name, rec.task, rec.manifest_id),
-            # each preparation rewrites the record with its own time, which nothing reads
-            dataset.model_dump_json(exclude={"prepared_ns"}) if dataset else "-",
+            dataset,
             self.paths.dataset(rec.task) / "samples.parquet",
             *self._batches_of(predictions, rec.key, rec.sample_set.sample_ids),
         )
