@@ -3,6 +3,8 @@ documents (ingested through the Dagster job), users alice and bob, the real Smol
 
 from __future__ import annotations
 
+import tempfile
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +44,20 @@ def chat_environment(monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
     monkeypatch.setenv("VLMBENCH_CHAT_USERS", ",".join(f"{u}:{p}" for u, p in USERS.items()))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(root / "gradio"))  # the app's uploads stay in the test's folder
+    keep_client_downloads_in(root / "client-tmp", monkeypatch)
     return data_dir
+
+
+def keep_client_downloads_in(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gradio_client leaves an empty folder in the system's temp dir for each file it downloads; its module
+    sees `folder` as the temp dir instead (only it: Postgres and the app keep theirs)."""
+    import gradio_client.client
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shim = types.ModuleType("tempfile")
+    shim.__dict__.update(tempfile.__dict__)
+    shim.gettempdir = lambda: str(folder)
+    monkeypatch.setattr(gradio_client.client, "tempfile", shim)
 
 
 def seed_site(data_dir: Path) -> tuple[int, int]:

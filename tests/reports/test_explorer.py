@@ -258,3 +258,22 @@ def test_the_page_is_rebuilt_only_when_its_results_change(hostile_archive, tmp_p
     archive_result(results, result.record.model_copy(update={"result_id": "f" * 16}), result.sample_metrics)
     rebuilt = write_explorer(results, "hostile_task", out).read_text(encoding="utf-8")
     assert "f" * 16 in rebuilt  # a new result: the page shows it
+
+
+def test_an_embedded_page_is_the_downscaled_document_exactly_or_a_jpeg_for_a_photo() -> None:
+    from vlm_pipelines.reports.explorer import MAX_SIDE, encode_page
+
+    def decoded(uri: str) -> tuple[str, Image.Image]:
+        header, data = uri.split(",", 1)
+        return header, Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+
+    rendered = Image.open(REPO_ROOT / "data" / "vlmhyperbench_sample" / "demo_mini" / "images" / "3.png")
+    expected = rendered.convert("RGB")
+    expected.thumbnail((MAX_SIDE, MAX_SIDE))
+    assert expected.getcolors(maxcolors=256) is not None  # antialiased text: a few grey levels
+    header, shown = decoded(encode_page(rendered))
+    assert header == "data:image/png;base64" and shown.tobytes() == expected.tobytes()
+
+    photo = Image.merge("RGB", [Image.effect_noise((300, 200), sigma) for sigma in (40, 60, 80)])
+    header, shown = decoded(encode_page(photo))
+    assert header == "data:image/jpeg;base64" and shown.size == photo.size

@@ -397,9 +397,9 @@ def load_in_background(entry: EvaluatedModel) -> threading.Thread:
             if get_spec(entry.model).availability(entry.params).ok:
                 with collector_paused_for_the_run():
                     shared_model(entry.model, entry.params).load()
-            from vlm_pipelines.reports.plots import pyplot
+            from vlm_pipelines.reports.plots import load_plotting
 
-            pyplot()  # the reports' plotting library, imported while the model answers (1.2 s measured)
+            load_plotting()  # the reports' plotting library, imported while the model answers (1.2 s measured)
         except Exception:  # noqa: BLE001 - reported by the step that needs the model
             pass
 

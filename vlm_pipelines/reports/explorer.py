@@ -56,12 +56,14 @@ def _number(value: Any) -> float | None:
 
 def encode_page(page: Image.Image, max_side: int = MAX_SIDE) -> str:
     """A page downscaled to `max_side` as a data URI: PNG when it has few colours (rendered documents),
-    else JPEG."""
+    else JPEG. The PNG holds its colours in a palette, exactly: a rendered A4 page at 1600 px is 134 KB
+    against 302 KB as optimised RGB, encoded in 91 ms against 219 ms (docs/benchmarks.md)."""
     page = page.convert("RGB")
     page.thumbnail((max_side, max_side))
     buffer = io.BytesIO()
-    if page.getcolors(maxcolors=256) is not None:
-        page.save(buffer, format="PNG", optimize=True)
+    colors = page.getcolors(maxcolors=256)
+    if colors is not None:
+        page.convert("P", palette=Image.Palette.ADAPTIVE, colors=len(colors)).save(buffer, format="PNG")
         kind = "png"
     else:
         page.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
