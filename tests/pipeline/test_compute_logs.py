@@ -15,6 +15,7 @@ from pathlib import Path
 from tests.pipeline.conftest import REPO_ROOT
 
 CAPTURES = 20
+QUICK = 500
 
 WRITER = f"""
 import os, subprocess, sys
@@ -31,6 +32,9 @@ for number in range({CAPTURES}):
         subprocess.run(["sh", "-c", f"echo child {{number}}"], check=True)
         helpers |= {{child.name() for child in psutil.Process().children(recursive=True)}}
     assert manager.is_capture_complete(["run", f"capture{{number}}"])
+for number in range({QUICK}):  # short captures: the last line of each must not be lost on the way out
+    with manager.capture_logs(["run", f"quick{{number}}"]):
+        sys.stderr.write(f"quick {{number}}\\n")
 print(f"helpers: {{sorted(helpers)}}")
 """
 
@@ -57,7 +61,7 @@ def test_every_line_is_kept_for_the_ui_and_reaches_the_terminal_in_order_without
     expected_out = [line for number in range(CAPTURES) for line in lines_of(number)[0]]
     expected_err = [line for number in range(CAPTURES) for line in lines_of(number)[1]]
     assert done.stdout.splitlines() == [*expected_out, "helpers: []"]
-    assert done.stderr.splitlines() == expected_err
+    assert done.stderr.splitlines() == [*expected_err, *(f"quick {number}" for number in range(QUICK))]
 
     manager = ThreadMirroredComputeLogManager(str(tmp_path / "storage"))
     for number in range(CAPTURES):

@@ -88,6 +88,9 @@ def _copy_as_written(path: Path, out: int, done: threading.Event) -> None:
     """Copies `path` to descriptor `out` from its start as it grows, until `done` is set and all is copied."""
     with path.open("rb") as source:
         while True:
+            finished = (
+                done.is_set()
+            )  # taken before reading, so the last read sees all that came before `done`
             chunk = source.read(1 << 16)
             if chunk:
                 view = memoryview(chunk)
@@ -96,7 +99,7 @@ def _copy_as_written(path: Path, out: int, done: threading.Event) -> None:
                         view = view[os.write(out, view) :]
                     except OSError:  # the terminal went away: the file keeps everything
                         return
-            elif done.is_set():
+            elif finished:
                 return
             else:
                 done.wait(MIRROR_POLL_S)
