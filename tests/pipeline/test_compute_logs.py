@@ -39,6 +39,20 @@ print(f"helpers: {{sorted(helpers)}}")
 """
 
 
+def python(script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`script` in a Python process of its own, which must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
 def lines_of(number: int) -> tuple[list[str], list[str]]:
     """The stdout and stderr lines capture `number` writes."""
     return [f"print {number}", f"descriptor {number}", f"child {number}"], [f"stderr {number}"]
@@ -49,15 +63,7 @@ def test_every_line_is_kept_for_the_ui_and_reaches_the_terminal_in_order_without
 ) -> None:
     from vlm_pipelines.defs.compute_logs import ThreadMirroredComputeLogManager
 
-    done = subprocess.run(
-        [sys.executable, "-c", WRITER, str(tmp_path / "storage")],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = python(WRITER, str(tmp_path / "storage"))
     expected_out = [line for number in range(CAPTURES) for line in lines_of(number)[0]]
     expected_err = [line for number in range(CAPTURES) for line in lines_of(number)[1]]
     assert done.stdout.splitlines() == [*expected_out, "helpers: []"]
@@ -94,14 +100,5 @@ with dg.DagsterInstance.get() as instance:
     assert "hello from the step" in logs.stdout.decode(), logs
 print("checked")
 """
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO_ROOT,
-        env=project_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = python(script, env=project_env)
     assert done.stdout.splitlines() == ["hello from the step", "checked"]
