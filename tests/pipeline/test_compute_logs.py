@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.pipeline.conftest import REPO_ROOT
 
 CAPTURES = 20
@@ -102,3 +104,18 @@ print("checked")
 """
     done = python(script, env=project_env)
     assert done.stdout.splitlines() == ["hello from the step", "checked"]
+
+
+def test_without_a_folder_or_dagster_home_the_error_names_the_key_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vlm_pipelines.defs.compute_logs import ThreadMirroredComputeLogManager
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    with pytest.raises(
+        RuntimeError, match=r"^dagster.yaml: compute_logs: set config.base_dir, or DAGSTER_HOME"
+    ):
+        ThreadMirroredComputeLogManager.from_config_value(None, {})
+    assert ThreadMirroredComputeLogManager.from_config_value(None, {"base_dir": "/somewhere"})._base_dir == (
+        "/somewhere"
+    )

@@ -39,7 +39,12 @@ class ThreadMirroredComputeLogManager(LocalComputeLogManager):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value) -> ThreadMirroredComputeLogManager:
-        config = {"base_dir": str(Path(os.environ["DAGSTER_HOME"]) / "storage"), **config_value}
+        if "base_dir" not in config_value and not os.environ.get("DAGSTER_HOME"):
+            raise RuntimeError(
+                "dagster.yaml: compute_logs: set config.base_dir, or DAGSTER_HOME for its default"
+                " ($DAGSTER_HOME/storage)"
+            )
+        config = {"base_dir": str(Path(os.environ.get("DAGSTER_HOME", "")) / "storage"), **config_value}
         return cls(inst_data=inst_data, **config)
 
     @contextmanager
