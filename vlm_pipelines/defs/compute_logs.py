@@ -39,13 +39,15 @@ class ThreadMirroredComputeLogManager(LocalComputeLogManager):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value) -> ThreadMirroredComputeLogManager:
-        if "base_dir" not in config_value and not os.environ.get("DAGSTER_HOME"):
+        if "base_dir" in config_value:
+            return cls(inst_data=inst_data, **config_value)
+        home = os.environ.get("DAGSTER_HOME")
+        if not home:
             raise RuntimeError(
                 "dagster.yaml: compute_logs: set config.base_dir, or DAGSTER_HOME for its default"
                 " ($DAGSTER_HOME/storage)"
             )
-        config = {"base_dir": str(Path(os.environ.get("DAGSTER_HOME", "")) / "storage"), **config_value}
-        return cls(inst_data=inst_data, **config)
+        return cls(inst_data=inst_data, base_dir=str(Path(home) / "storage"), **config_value)
 
     @contextmanager
     def capture_logs(self, log_key) -> Iterator[CapturedLogContext]:
