@@ -136,6 +136,27 @@ def test_smollm2_reader_answers_some_fields_from_the_ocr_text(english_form) -> N
     assert share >= 0.3  # a 135M model: 5 of 12 measured here
 
 
+def test_rapidocr_sessions_do_not_spin_and_read_what_rapidocr_reads_by_default(english_form) -> None:
+    import numpy as np
+    from model_ocr.engines import NO_SPINNING, build_rapidocr
+    from rapidocr_onnxruntime import RapidOCR
+    from rapidocr_onnxruntime.utils.infer_engine import OrtInferSession
+
+    options_before = OrtInferSession._init_sess_opts
+    ours, plain = build_rapidocr(), RapidOCR()
+    assert OrtInferSession._init_sess_opts is options_before  # unwrapped once the sessions are made
+
+    def entries(engine: RapidOCR) -> list[str]:
+        sessions = [engine.text_det.infer, engine.text_cls.infer, engine.text_rec.session]
+        return [s.session.get_session_options().get_session_config_entry(NO_SPINNING[0]) for s in sessions]
+
+    assert entries(ours) == [NO_SPINNING[1]] * 3
+    with pytest.raises(RuntimeError, match="does not have configuration"):
+        entries(plain)  # unset in RapidOCR's own sessions: ONNX Runtime's default, spinning
+    page = np.asarray(english_form.crop((0, 0, 1000, 700)))
+    assert ours(page)[0] == plain(page)[0]
+
+
 def test_a_corrupt_image_is_a_failed_result_not_a_crash(tmp_path, english_form) -> None:
     corrupt = tmp_path / "page.png"
     corrupt.write_bytes(b"\x89PNG garbage")

@@ -119,6 +119,34 @@ def engine_problem(name: str, languages: str = "rus+eng") -> str:
     return f"unknown OCR engine {name!r}; use auto, tesseract or rapidocr"
 
 
+# ONNX Runtime's intra-op threads spin while they wait for work: on a busy machine that burns CPU for nothing
+# (bench/rapidocr_spinning.py: the same lines, less CPU and less wall time without; docs/benchmarks.md).
+NO_SPINNING = ("session.intra_op.allow_spinning", "0")
+_RAPIDOCR_BUILD_LOCK = threading.Lock()
+
+
+def build_rapidocr():
+    """RapidOCR with its three ONNX sessions set not to spin. rapidocr-onnxruntime (pinned) builds its
+    session options in `OrtInferSession._init_sess_opts` and takes no options of its own, so that method
+    is wrapped while the sessions are made."""
+    from rapidocr_onnxruntime import RapidOCR
+    from rapidocr_onnxruntime.utils.infer_engine import OrtInferSession
+
+    with _RAPIDOCR_BUILD_LOCK:
+        plain = OrtInferSession._init_sess_opts
+
+        def options(config):
+            session_options = plain(config)
+            session_options.add_session_config_entry(*NO_SPINNING)
+            return session_options
+
+        OrtInferSession._init_sess_opts = staticmethod(options)
+        try:
+            return RapidOCR()
+        finally:
+            OrtInferSession._init_sess_opts = staticmethod(plain)
+
+
 class RapidOCREngine:
     name = "rapidocr"
 
@@ -131,9 +159,7 @@ class RapidOCREngine:
 
         with self._lock:
             if self._engine is None:
-                from rapidocr_onnxruntime import RapidOCR
-
-                self._engine = RapidOCR()
+                self._engine = build_rapidocr()
             result, _ = self._engine(np.asarray(to_rgb(image)))
         lines = []
         for points, text, score in result or []:
