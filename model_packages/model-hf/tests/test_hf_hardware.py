@@ -57,3 +57,32 @@ def test_auto_attention_is_sdpa_without_flash_attn_or_without_cuda(probes) -> No
 def test_real_probes_on_this_machine() -> None:
     # No flash-attn is installed here (it is the optional `flash` extra).
     assert hardware.flash_attn_importable() is False
+
+
+def test_cuda_available_agrees_with_torch_and_imports_it_only_where_a_gpu_driver_is_found() -> None:
+    """Each asked in a fresh process. Here (no libcuda.so.1, no /dev/kfd) both say False and torch is never
+    imported for the answer; on a GPU machine the probe imports torch and says what it says."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from model_hf import hardware; print(hardware.cuda_available(), 'torch' in sys.modules)"
+    )
+    torch_says = "import torch; print(torch.cuda.is_available())"
+    (available, torch_imported), (torch_available,) = (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for code in (probe, torch_says)
+    )
+    assert available == torch_available
+    assert torch_imported == str(hardware.gpu_driver_present())
+
+
+def test_where_a_gpu_driver_is_found_torch_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(hardware, "gpu_driver_present", lambda: True)  # mocked: no GPU driver exists here
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: asked.append(True) or True)
+    assert hardware.cuda_available() is True and asked == [True]
