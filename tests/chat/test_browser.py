@@ -85,16 +85,19 @@ def test_log_in_ask_rate_and_export_in_a_real_browser(chat_site: ChatSite, tmp_p
                 page.get_by_test_id("user").filter(has_text="<img src=x onerror=window.__xss=1>")
             ).to_be_visible()
             assert page.evaluate("window.__xss") is None  # shown as text, never run
-            sources.first.click()  # open the collapsible block
-            expect(page.get_by_text("pump-manual.pdf, page 2").first).to_be_visible()
-            shot(page, "answer-with-sources")
 
+            # The Like before the Sources block opens: the block grows the answer above the button, which moved
+            # about 100 px some 0.4 s after the block's text showed (measured), so a click then could miss it.
             chatbot = page.get_by_role("log", name="chatbot conversation")
             chatbot.get_by_role("button", name="Like", exact=True).first.click()
             # The button reads "Liked" once the page took the click; then the rating's round trip.
             expect(chatbot.get_by_role("button", name="Liked", exact=True)).to_be_visible()
             expect(page.get_by_text("rated message").filter(has_text=": +1")).to_be_visible(timeout=30_000)
             shot(page, "rated")
+
+            sources.first.click()  # open the collapsible block
+            expect(page.get_by_text("pump-manual.pdf, page 2").first).to_be_visible()
+            shot(page, "answer-with-sources")
 
             page.get_by_role("button", name="Export Markdown").click()
             link = page.locator("a[href*='conversation-'][href$='.md']")
