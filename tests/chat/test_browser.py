@@ -87,7 +87,7 @@ def test_log_in_ask_rate_and_export_in_a_real_browser(chat_site: ChatSite, tmp_p
             assert page.evaluate("window.__xss") is None  # shown as text, never run
 
             # The Like before the Sources block opens: the block grows the answer above the button, which moved
-            # about 100 px some 0.4 s after the block's text showed (measured), so a click then could miss it.
+            # 94 px some 0.4 s after the block's text showed (measured), so a click then could miss it.
             chatbot = page.get_by_role("log", name="chatbot conversation")
             chatbot.get_by_role("button", name="Like", exact=True).first.click()
             # The button reads "Liked" once the page took the click; then the rating's round trip.

@@ -95,9 +95,8 @@ def _copy_as_written(path: Path, out: int, done: threading.Event) -> None:
     """Copies `path` to descriptor `out` from its start as it grows, until `done` is set and all is copied."""
     with path.open("rb") as source:
         while True:
-            finished = (
-                done.is_set()
-            )  # taken before reading, so the last read sees all that came before `done`
+            # taken before reading, so the last read sees all that came before `done`
+            finished = done.is_set()
             chunk = source.read(1 << 16)
             if chunk:
                 view = memoryview(chunk)
