@@ -40,10 +40,23 @@ def docker_host():
         yield host
 
 
+def _host_python_mounts() -> list[str]:
+    """This host's /usr and /etc read-only, and the interpreter the venv was made from (pyenv, uv or
+    /usr/local) where they do not hold it already (Docker refuses a mount point given twice)."""
+    mounts = ["/usr:/usr:ro", "/etc:/etc:ro"]
+    python = Path(sys.base_prefix)
+    if not any(python.is_relative_to(root) for root in ("/usr", "/etc")):
+        mounts.append(f"{python}:{python}:ro")
+    return mounts
+
+
 def _instance_yaml(postgres_url: str, data_dir: Path, home: Path) -> dict:
-    python = Path(sys.base_prefix)  # the interpreter the venv was made from (pyenv, uv or /usr/local)
-    mounts = ["/usr:/usr:ro", "/etc:/etc:ro", f"{python}:{python}:ro", f"{REPO_ROOT}:{REPO_ROOT}:ro",
-              f"{data_dir}:{data_dir}", f"{home}:{home}"]  # fmt: skip
+    mounts = [
+        *_host_python_mounts(),
+        f"{REPO_ROOT}:{REPO_ROOT}:ro",
+        f"{data_dir}:{data_dir}",
+        f"{home}:{home}",
+    ]
     return {
         "storage": {"postgres": {"postgres_url": postgres_url}},
         "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
@@ -178,14 +191,14 @@ def test_a_release_tag_run_answers_in_a_container_through_pipes_docker(
     environment = tag_environment(tag, repo, tmp_path / "envs")  # what the tag's image would hold
     client = docker.DockerClient(base_url=docker_host)
     skeleton_image(client, IMAGE)
-    python = Path(sys.base_prefix)
+    volumes = [*_host_python_mounts(), f"{tmp_path / 'envs'}:{tmp_path / 'envs'}:ro"]
     for name, value in {
         "DOCKER_HOST": docker_host,
         "VLMBENCH_RELEASE_REPO": str(repo),
         "VLMBENCH_TAG_RUNNER": "docker",
         "VLMBENCH_TAG_IMAGE": IMAGE,
         "VLMBENCH_TAG_PYTHON": str(environment.python),
-        "VLMBENCH_TAG_VOLUMES": f"/usr:/usr:ro,/etc:/etc:ro,{python}:{python}:ro,{tmp_path / 'envs'}:{tmp_path / 'envs'}:ro",
+        "VLMBENCH_TAG_VOLUMES": ",".join(volumes),
     }.items():
         monkeypatch.setenv(name, value)
     demo = ocr_demo(max_samples=2)
