@@ -1,4 +1,5 @@
-"""The small real evaluation the deployment tests run: `ocr-rules` (RapidOCR) on a few demo_mini samples."""
+"""The small real evaluation the deployment tests run: `ocr-rules` on a few demo_mini samples, with its default
+engine (Tesseract where it is installed, RapidOCR elsewhere), as a deployment runs it."""
 
 from __future__ import annotations
 
@@ -31,9 +32,7 @@ class OcrDemo:
 
 
 def ocr_demo(max_samples: int, batch_size: int = 8) -> OcrDemo:
-    entry = EvaluatedModel(
-        name="ocr-rules", model="ocr-rules", params={"engine": "rapidocr"}, batch_size=batch_size
-    )
+    entry = EvaluatedModel(name="ocr-rules", model="ocr-rules", batch_size=batch_size)
     task = load_task_registry()["demo_mini_vqa"]
     defs = build_definitions(
         {entry.name: entry}, {task.name: task}, EvaluationSettings(max_samples=max_samples)

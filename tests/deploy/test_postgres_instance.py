@@ -31,7 +31,7 @@ def test_runs_events_and_dynamic_partitions_are_stored_in_postgres(
     }
     (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config), encoding="utf-8")
 
-    args = ["run", "--model", "ocr-rules", "--model-param", "engine=rapidocr", "--dataset", str(DEMO_MINI),
+    args = ["run", "--model", "ocr-rules", "--model-param", "engine=auto", "--dataset", str(DEMO_MINI),
             "--max-samples", "3"]  # fmt: skip
     code, out, err = run_vlmbench(args, capsys)
     assert code == 0, err
