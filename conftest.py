@@ -28,6 +28,22 @@ FILE_DURATIONS = Path(
 )
 
 
+# The checkout's own Dagster instance and data folder, which the user's `vlmbench` commands fill. Tests keep
+# theirs under tmp_path (the `project_env` fixture); the session fails if one of these changed meanwhile.
+PROJECT_STATE = (Path(__file__).parent / ".dagster_home", Path(__file__).parent / ".vlmbench")
+
+
+def _project_state() -> dict[Path, tuple[int, int]]:
+    """Each file of PROJECT_STATE with its modification time and size."""
+    files = {}
+    for folder in PROJECT_STATE:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                status = path.stat()
+                files[path] = (status.st_mtime_ns, status.st_size)
+    return files
+
+
 def under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
@@ -130,8 +146,34 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _file_seconds[report.nodeid.split("::")[0]] += report.duration
 
 
+_PROJECT_STATE_AT_START = pytest.StashKey[dict[Path, tuple[int, int]]]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller, before any worker runs a test
+        session.config.stash[_PROJECT_STATE_AT_START] = _project_state()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not session.config.getoption("store_file_durations") or hasattr(session.config, "workerinput"):
-        return  # the controller, which gets every worker's reports, writes the file
+    if hasattr(session.config, "workerinput"):
+        return  # the controller, which gets every worker's reports, checks and writes
+    before = session.config.stash.get(_PROJECT_STATE_AT_START, None)
+    if before is not None:
+        after = _project_state()
+        changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+        if changed:
+            shown = ", ".join(str(path) for path in changed[:5]) + (" ..." if len(changed) > 5 else "")
+            writer = session.config.get_terminal_writer()
+            if writer.width_of_current_line:  # after the progress dots
+                writer.line()
+            writer.line(
+                f"FAILED: the checkout's own instance or data folder changed during the tests ({shown}); a "
+                "test that runs vlmbench or Dagster must use the project_env fixture (or another process "
+                "ran vlmbench in this checkout meanwhile)",
+                red=True,
+            )
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if not session.config.getoption("store_file_durations"):
+        return
     seconds = {path: round(total, 1) for path, total in sorted(_file_seconds.items())}
     FILE_DURATIONS.write_text(json.dumps(seconds, indent=1) + "\n", encoding="utf-8")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import socket
 import subprocess
 from pathlib import Path
@@ -239,17 +238,16 @@ def test_our_figures_next_to_the_references(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_reproduce_sh_runs_the_tiny_stand_in_end_to_end(tmp_path):
+def test_reproduce_sh_runs_the_tiny_stand_in_end_to_end(tmp_path, project_env):
     """bench/reproduce.sh on the 3-row fixture with the tiny random Qwen2.5-VL (no real weights here)."""
     fixture = tmp_path / "benchmarks"
     (fixture / VALIDATION).parent.mkdir(parents=True)
     (fixture / VALIDATION).write_bytes(docvqa_parquet())
     venv = REPO_ROOT / ".venv" / "bin"
     env = {
-        **os.environ,
+        **project_env,  # its own data folder and Dagster instance
         "VLMBENCH": str(venv / "vlmbench"),
         "PYTHON": str(venv / "python"),
-        "VLMBENCH_DATA_DIR": str(tmp_path / "data"),
         "HF_HUB_CACHE": str(tmp_path / "hub"),
         "LMUData": str(tmp_path / "LMUData"),
     }
