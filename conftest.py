@@ -14,6 +14,7 @@ import gc
 import json
 import os
 import signal
+import stat
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -29,7 +30,9 @@ FILE_DURATIONS = Path(
 
 
 # The checkout's own Dagster instance and data folder, which the user's `vlmbench` commands fill. Tests keep
-# theirs under tmp_path (the `project_env` fixture); the session fails if one of these changed meanwhile.
+# theirs under tmp_path (the `project_env` fixture). If one of these changed during the session, it says so:
+# under CI (a fresh clone, nothing else running) as a failure, elsewhere as a warning (a `vlmbench dev` left
+# open writes its sensors' ticks there).
 PROJECT_STATE = (Path(__file__).parent / ".dagster_home", Path(__file__).parent / ".vlmbench")
 
 
@@ -38,8 +41,11 @@ def _project_state() -> dict[Path, tuple[int, int]]:
     files = {}
     for folder in PROJECT_STATE:
         for path in folder.rglob("*"):
-            if path.is_file():
+            try:
                 status = path.stat()
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            if stat.S_ISREG(status.st_mode):
                 files[path] = (status.st_mtime_ns, status.st_size)
     return files
 
@@ -166,13 +172,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             writer = session.config.get_terminal_writer()
             if writer.width_of_current_line:  # after the progress dots
                 writer.line()
+            what = "FAILED (CI=true)" if under_ci() else "WARNING"
             writer.line(
-                f"FAILED: the checkout's own instance or data folder changed during the tests ({shown}); a "
-                "test that runs vlmbench or Dagster must use the project_env fixture (or another process "
-                "ran vlmbench in this checkout meanwhile)",
-                red=True,
+                f"{what}: the checkout's own instance or data folder changed during the tests ({shown}); a "
+                "test that runs vlmbench or Dagster must use the project_env fixture, unless a vlmbench "
+                "command (such as vlmbench dev) ran in this checkout meanwhile",
+                red=under_ci(),
+                yellow=not under_ci(),
             )
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            if under_ci():
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if not session.config.getoption("store_file_durations"):
         return
     seconds = {path: round(total, 1) for path, total in sorted(_file_seconds.items())}
