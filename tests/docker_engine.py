@@ -47,8 +47,16 @@ def running_dockerd() -> Iterator[str]:
     finally:
         stop_process_group(process)
         log.close()
-        subprocess.run(["umount", "-R", str(root / "exec")], capture_output=True)
+        unmount_under(root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def unmount_under(root: Path) -> None:
+    """Unmounts what dockerd leaves mounted under `root` (its default network namespace, an nsfs mount at
+    exec/netns/default), innermost first, so that the folder can be removed."""
+    points = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for point in sorted((p for p in points if p.startswith(f"{root}/")), key=len, reverse=True):
+        subprocess.run(["umount", point], capture_output=True)
 
 
 def skeleton_image(client, tag: str) -> str:

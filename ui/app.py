@@ -7,10 +7,12 @@ text is HTML-escaped before it is shown: nothing from a document or a model runs
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import inspect
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -76,8 +78,11 @@ def _saved(choices: list[tuple[str, str]], record_id: int, what: str):
 
 @functools.cache
 def scratch() -> Path:
-    """This process's own temp folder (mode 0700) for what the page shows: exports, image copies."""
-    return Path(tempfile.mkdtemp(prefix="vlmbench-chat-"))
+    """This process's own temp folder (mode 0700) for what the page shows: exports, image copies; removed
+    when the process exits."""
+    folder = Path(tempfile.mkdtemp(prefix="vlmbench-chat-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def shareable_copy(path: str) -> str:

@@ -53,6 +53,7 @@ def running_service(
     finally:
         stop_process_group(process)
         log.close()
+        Path(log.name).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
