@@ -23,13 +23,18 @@ from tests.processes import free_port, stop_process_group
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def service_log(port: int | str) -> Path:
+    """Where `running_service` keeps the output of the server on `port` while it runs."""
+    return Path(os.environ.get("TMPDIR", "/tmp")) / f"vlmbench-serve-{port}.log"
+
+
 @contextlib.contextmanager
 def running_service(
     args: list[str], env: dict[str, str] | None = None, timeout_s: float = 120
 ) -> Iterator[str]:
     """Starts `vlmbench serve ARGS --port P` in its own process group; yields its API root (…/v1)."""
     port = free_port()
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"vlmbench-serve-{port}.log", "w+")  # noqa: SIM115
+    log = open(service_log(port), "w+")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "vlm_pipelines.cli", "serve", *args, "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO_ROOT, env=env or dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

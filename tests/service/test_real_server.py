@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from model_interface import GenerationConfig, GenerationRequest, get_spec
 
-from tests.service.conftest import metric, post_and_leave, running_service, wait_for
+from tests.service.conftest import metric, post_and_leave, running_service, service_log, wait_for
 from vlm_pipelines.service.access import API_KEY_ENV
 
 pytestmark = pytest.mark.slow
@@ -102,6 +101,4 @@ def test_the_openai_compatible_client_sends_the_key(root: str, monkeypatch: pyte
 
 def test_the_log_has_no_traceback(root: str) -> None:
     """Clients that left and refused requests are not server errors."""
-    port = root.rsplit(":", 1)[1]
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"vlmbench-serve-{port}.log"
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in service_log(root.rsplit(":", 1)[1]).read_text()
